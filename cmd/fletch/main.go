@@ -1,0 +1,129 @@
+// Command fletch is the Fletch time-series database: `fletch serve` runs the
+// server. This file only wires flags to the packages that do the work.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fletchdb/fletch/query"
+	"github.com/fletchdb/fletch/server"
+	"github.com/fletchdb/fletch/storage"
+)
+
+func main() {
+	if err := rootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "fletch:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "fletch",
+		Short:         "Fletch: a time-series database speaking Arrow Flight, Flight SQL and line protocol",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serveCmd(), versionCmd())
+	return root
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "fletch", server.Version) },
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func serveCmd() *cobra.Command {
+	var (
+		dataDir, addr, logLevel string
+		persistInterval         time.Duration
+		bufferMax, queryMem     int64
+		maxBody                 int64
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server: HTTP API, Flight and Flight SQL on one port",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(log)
+			opts := storage.DefaultOptions(dataDir)
+			opts.PersistInterval = persistInterval
+			opts.BufferMaxBytes = bufferMax
+			opts.QueryMemoryBytes = queryMem
+			opts.Logger = log
+			return serve(addr, opts, server.Options{MaxRequestBytes: maxBody, Logger: log}, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", envOr("FLETCH_DATA_DIR", "./fletch-data"), "directory for all data (env FLETCH_DATA_DIR)")
+	f.StringVar(&addr, "addr", envOr("FLETCH_ADDR", "127.0.0.1:8181"), "HOST:PORT for HTTP and gRPC (env FLETCH_ADDR)")
+	f.DurationVar(&persistInterval, "persist-interval", 10*time.Minute, "persist the buffer to Parquet once its oldest write is this old")
+	f.Int64Var(&bufferMax, "buffer-max-bytes", 512<<20, "persist the buffer once it holds this many bytes")
+	f.Int64Var(&queryMem, "query-memory-bytes", 0, "DuckDB memory limit in bytes; 0 means DuckDB's default (80% of RAM)")
+	f.Int64Var(&maxBody, "max-request-bytes", 64<<20, "largest HTTP write body accepted, after gzip decoding")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func serve(addr string, stOpts storage.Options, srvOpts server.Options, log *slog.Logger) error {
+	st, err := storage.Open(stOpts)
+	if err != nil {
+		return err
+	}
+	q, err := query.New(st)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := server.New(st, q, srvOpts)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	log.Info("fletch serving HTTP, Flight and Flight SQL", "addr", l.Addr().String(), "data_dir", stOpts.DataDir, "version", server.Version)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case s := <-sig:
+		log.Info("shutting down: persisting the buffer", "signal", s.String())
+	case err := <-errc:
+		if err != nil {
+			log.Error("serve", "err", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("close storage: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,224 @@
+// Package query runs client SQL on DuckDB over a database's tables: each
+// table is a view (kept current from storage.Engine.TableSQL) over its
+// Parquet files and buffer, deduplicated as persistence would.
+package query
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/fletchdb/fletch/storage"
+	"github.com/fletchdb/fletch/storage/catalog"
+)
+
+var (
+	// ErrInvalid marks SQL the engine rejected; the message is DuckDB's.
+	ErrInvalid = errors.New("query: invalid SQL")
+	// ErrNotFound marks a query naming a database or table that doesn't exist.
+	ErrNotFound = errors.New("query: not found")
+	// ErrNotAllowed marks a statement clients may not run.
+	ErrNotAllowed = errors.New("query: statement not allowed")
+)
+
+// Engine runs queries. It is safe for concurrent use.
+type Engine struct {
+	st  *storage.Engine
+	db  *sql.DB
+	mem memory.Allocator
+
+	mu    sync.Mutex         // serializes view refreshes
+	views map[viewKey]uint64 // installed view versions
+	dbs   map[string]bool    // DuckDB schemas created
+}
+
+type viewKey struct{ db, table string }
+
+// New installs Fletch's SQL functions in st's DuckDB and locks its
+// configuration, so client SQL can't change settings afterwards.
+func New(st *storage.Engine) (*Engine, error) {
+	q := &Engine{st: st, db: st.DB(), mem: memory.DefaultAllocator, views: map[viewKey]uint64{}, dbs: map[string]bool{}}
+	for _, f := range functions {
+		if _, err := q.db.Exec(f); err != nil {
+			return nil, fmt.Errorf("install SQL function: %w", err)
+		}
+	}
+	if err := st.LockConfiguration(); err != nil {
+		return nil, fmt.Errorf("lock duckdb configuration: %w", err)
+	}
+	return q, nil
+}
+
+// refresh brings the DuckDB schema of db and its table views up to date.
+func (q *Engine) refresh(ctx context.Context, db string) error {
+	tables, err := q.st.Catalog().Tables(db)
+	if err != nil {
+		return fmt.Errorf("%w: database %q", ErrNotFound, db)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	schema := storage.QuoteIdent(db)
+	if !q.dbs[db] {
+		if _, err := q.db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+			return fmt.Errorf("create schema for %q: %w", db, err)
+		}
+		q.dbs[db] = true
+	}
+	for _, t := range tables {
+		body, ver, err := q.st.TableSQL(db, t.Name)
+		if err != nil {
+			return err
+		}
+		k := viewKey{db, t.Name}
+		if v, ok := q.views[k]; ok && v == ver {
+			continue
+		}
+		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(t.Name) + " AS " + body
+		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("refresh view %s.%s: %w", db, t.Name, err)
+		}
+		q.views[k] = ver
+	}
+	return nil
+}
+
+// Result is a query's answer as Arrow. Its schema has every timestamp
+// column as timestamp[ns, UTC] and strings as utf8. Release it when done.
+type Result struct {
+	array.RecordReader
+	conn *sql.Conn
+}
+
+// Release releases the reader and returns the connection to the pool.
+func (r *Result) Release() {
+	r.RecordReader.Release()
+	r.conn.Close()
+}
+
+// Query runs one SELECT against database db and returns its rows. Errors
+// wrap ErrInvalid (bad SQL; DuckDB's message), ErrNotFound (unknown database
+// or table) or ErrNotAllowed (anything but a query).
+func (q *Engine) Query(ctx context.Context, db, query string) (*Result, error) {
+	if db == "" {
+		db = catalog.DefaultDatabase
+	}
+	if err := q.refresh(ctx, db); err != nil {
+		return nil, err
+	}
+	conn, err := q.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rdr array.RecordReader
+	err = conn.Raw(func(dc any) error {
+		c := dc.(driver.Conn)
+		if _, err := c.(driver.ExecerContext).ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
+			return fmt.Errorf("use database %q: %w", db, err)
+		}
+		if err := checkStatement(c, query); err != nil {
+			return err
+		}
+		ar, err := duckdb.NewArrowFromConn(c)
+		if err != nil {
+			return err
+		}
+		r, err := ar.QueryContext(ctx, query)
+		if err != nil {
+			return classify(err)
+		}
+		rdr = newConvertingReader(r, q.mem)
+		return nil
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &Result{RecordReader: rdr, conn: conn}, nil
+}
+
+// Schema returns the schema Query would return for query, without running
+// it to completion (the query is planned with LIMIT 0).
+func (q *Engine) Schema(ctx context.Context, db, query string) (*arrow.Schema, error) {
+	res, err := q.Query(ctx, db, "SELECT * FROM ("+trimStatement(query)+") LIMIT 0")
+	if err != nil {
+		// Re-run as written so the error names the client's SQL.
+		res2, err2 := q.Query(ctx, db, query)
+		if err2 != nil {
+			return nil, err2
+		}
+		defer res2.Release()
+		return res2.Schema(), nil
+	}
+	defer res.Release()
+	return res.Schema(), nil
+}
+
+func trimStatement(s string) string {
+	return strings.TrimRight(strings.TrimSpace(s), "; \t\n")
+}
+
+// checkStatement prepares query alone (Prepare refuses more than one
+// statement, so nothing runs before the check) and allows only queries.
+func checkStatement(c driver.Conn, query string) error {
+	stmt, err := c.Prepare(query)
+	if err != nil {
+		return classify(err)
+	}
+	defer stmt.Close()
+	ds, ok := stmt.(*duckdb.Stmt)
+	if !ok {
+		return errors.New("query: not a duckdb statement")
+	}
+	typ, err := ds.StatementType()
+	if err != nil {
+		return classify(err)
+	}
+	switch typ {
+	case duckdb.STATEMENT_TYPE_SELECT, duckdb.STATEMENT_TYPE_EXPLAIN:
+		return nil
+	}
+	return fmt.Errorf("%w: only queries (SELECT, EXPLAIN) may run here; this statement is %s", ErrNotAllowed, statementName(typ))
+}
+
+func statementName(t duckdb.StmtType) string {
+	names := map[duckdb.StmtType]string{
+		duckdb.STATEMENT_TYPE_INSERT: "INSERT", duckdb.STATEMENT_TYPE_UPDATE: "UPDATE",
+		duckdb.STATEMENT_TYPE_DELETE: "DELETE", duckdb.STATEMENT_TYPE_CREATE: "CREATE",
+		duckdb.STATEMENT_TYPE_ALTER: "ALTER", duckdb.STATEMENT_TYPE_DROP: "DROP",
+		duckdb.STATEMENT_TYPE_COPY: "COPY", duckdb.STATEMENT_TYPE_EXPORT: "EXPORT",
+		duckdb.STATEMENT_TYPE_ATTACH: "ATTACH", duckdb.STATEMENT_TYPE_DETACH: "DETACH",
+		duckdb.STATEMENT_TYPE_LOAD: "LOAD", duckdb.STATEMENT_TYPE_SET: "SET",
+		duckdb.STATEMENT_TYPE_VARIABLE_SET: "SET VARIABLE", duckdb.STATEMENT_TYPE_PRAGMA: "PRAGMA",
+		duckdb.STATEMENT_TYPE_TRANSACTION: "a transaction statement", duckdb.STATEMENT_TYPE_CALL: "CALL",
+		duckdb.STATEMENT_TYPE_CREATE_FUNC: "CREATE FUNCTION", duckdb.STATEMENT_TYPE_VACUUM: "VACUUM",
+		duckdb.STATEMENT_TYPE_PREPARE: "PREPARE", duckdb.STATEMENT_TYPE_EXECUTE: "EXECUTE",
+		duckdb.STATEMENT_TYPE_EXTENSION: "an extension statement", duckdb.STATEMENT_TYPE_ANALYZE: "ANALYZE",
+	}
+	if n, ok := names[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("type %d", t)
+}
+
+// classify wraps a DuckDB error: a missing table is ErrNotFound, the rest
+// ErrInvalid, keeping DuckDB's message.
+func classify(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "Catalog Error") && (strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found")) &&
+		(strings.Contains(msg, "Table with name") || strings.Contains(msg, "Schema with name")) {
+		return fmt.Errorf("%w: %s", ErrNotFound, msg)
+	}
+	if strings.Contains(msg, "Permission Error") {
+		return fmt.Errorf("%w: %s", ErrNotAllowed, msg)
+	}
+	return fmt.Errorf("%w: %s", ErrInvalid, msg)
+}

@@ -1,0 +1,37 @@
+package query
+
+// functions are the time-series SQL functions Fletch adds to DuckDB, as
+// macros so DuckDB plans them like its own expressions.
+//
+// date_bin(stride, ts[, origin]) follows DataFusion/InfluxDB 3: the start of
+// the stride-wide bin holding ts, bins aligned to origin (default
+// 1970-01-01T00:00:00Z), flooring for times before the origin. It is
+// computed on nanosecond integers so any stride works, including ones that
+// don't divide a day; the result is TIMESTAMP_NS.
+//
+// selector_first/last/min/max(value, time) return a struct {value, time}:
+// the value at the earliest/latest time, or the smallest/largest value with
+// its time. Rows where value is NULL are ignored. Ties: selector_first/last
+// pick one of the rows sharing the extreme time; selector_min/max pick the
+// earliest time among rows sharing the extreme value.
+var functions = []string{
+	`CREATE OR REPLACE MACRO date_bin(stride, ts) AS
+	  make_timestamp_ns(epoch_ns(ts::TIMESTAMP_NS)
+	    - (((epoch_ns(ts::TIMESTAMP_NS) % epoch_ns(TIMESTAMP_NS '1970-01-01' + stride))
+	        + epoch_ns(TIMESTAMP_NS '1970-01-01' + stride))
+	       % epoch_ns(TIMESTAMP_NS '1970-01-01' + stride))),
+	(stride, ts, origin) AS
+	  make_timestamp_ns(epoch_ns(origin::TIMESTAMP_NS)
+	    + (epoch_ns(ts::TIMESTAMP_NS) - epoch_ns(origin::TIMESTAMP_NS))
+	    - ((((epoch_ns(ts::TIMESTAMP_NS) - epoch_ns(origin::TIMESTAMP_NS)) % epoch_ns(TIMESTAMP_NS '1970-01-01' + stride))
+	        + epoch_ns(TIMESTAMP_NS '1970-01-01' + stride))
+	       % epoch_ns(TIMESTAMP_NS '1970-01-01' + stride)))`,
+	`CREATE OR REPLACE MACRO selector_last(v, t) AS
+	  {'value': arg_max(v, t) FILTER (WHERE v IS NOT NULL), 'time': max(t) FILTER (WHERE v IS NOT NULL)}`,
+	`CREATE OR REPLACE MACRO selector_first(v, t) AS
+	  {'value': arg_min(v, t) FILTER (WHERE v IS NOT NULL), 'time': min(t) FILTER (WHERE v IS NOT NULL)}`,
+	`CREATE OR REPLACE MACRO selector_max(v, t) AS
+	  {'value': max(v), 'time': arg_max(t, (v, -epoch_ns(t::TIMESTAMP_NS))) FILTER (WHERE v IS NOT NULL)}`,
+	`CREATE OR REPLACE MACRO selector_min(v, t) AS
+	  {'value': min(v), 'time': arg_min(t, (v, epoch_ns(t::TIMESTAMP_NS))) FILTER (WHERE v IS NOT NULL)}`,
+}

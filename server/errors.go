@@ -1,0 +1,55 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fletchdb/fletch/ingest"
+	"github.com/fletchdb/fletch/query"
+	"github.com/fletchdb/fletch/storage"
+	"github.com/fletchdb/fletch/storage/catalog"
+)
+
+// code maps an error from the layers below to its gRPC code and HTTP
+// status. This is the only place that knows them.
+func code(err error) (codes.Code, int) {
+	var conflict *catalog.TypeConflictError
+	switch {
+	case err == nil:
+		return codes.OK, http.StatusOK
+	case errors.As(err, &conflict),
+		errors.Is(err, query.ErrInvalid),
+		errors.Is(err, ingest.ErrUnsupported),
+		errors.Is(err, storage.ErrInvalidWrite),
+		errors.Is(err, catalog.ErrInvalidName),
+		errors.Is(err, errBadRequest):
+		return codes.InvalidArgument, http.StatusBadRequest
+	case errors.Is(err, query.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
+		return codes.NotFound, http.StatusNotFound
+	case errors.Is(err, query.ErrNotAllowed):
+		return codes.PermissionDenied, http.StatusForbidden
+	case errors.Is(err, errUnimplemented):
+		return codes.Unimplemented, http.StatusNotImplemented
+	}
+	return codes.Internal, http.StatusInternalServerError
+}
+
+var (
+	errBadRequest    = errors.New("bad request")
+	errUnimplemented = errors.New("not implemented")
+)
+
+// grpcError turns err into a gRPC status error with the right code.
+func grpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	c, _ := code(err)
+	return status.Error(c, err.Error())
+}

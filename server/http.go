@@ -1,0 +1,210 @@
+package server
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/fletchdb/fletch/ingest/lineprotocol"
+	"github.com/fletchdb/fletch/storage"
+	"github.com/fletchdb/fletch/storage/catalog"
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "OK")
+	})
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"version": Version, "revision": ""})
+	})
+	mux.HandleFunc("POST /api/v3/write_lp", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		s.writeLP(w, r, writeRequest{
+			api:           apiV3,
+			db:            q.Get("db"),
+			precision:     q.Get("precision"),
+			defPrecision:  lineprotocol.PrecisionAuto,
+			acceptPartial: q.Get("accept_partial") != "false",
+			noSync:        q.Get("no_sync") == "true",
+		})
+	})
+	mux.HandleFunc("POST /api/v2/write", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		s.writeLP(w, r, writeRequest{
+			api:          apiV2,
+			db:           q.Get("bucket"),
+			precision:    q.Get("precision"),
+			defPrecision: lineprotocol.PrecisionNanosecond,
+		})
+	})
+	mux.HandleFunc("POST /write", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		s.writeLP(w, r, writeRequest{
+			api:          apiV1,
+			db:           q.Get("db"),
+			precision:    q.Get("precision"),
+			defPrecision: lineprotocol.PrecisionNanosecond,
+		})
+	})
+	return mux
+}
+
+type apiVersion int
+
+const (
+	apiV1 apiVersion = iota + 1
+	apiV2
+	apiV3
+)
+
+type writeRequest struct {
+	api           apiVersion
+	db, precision string
+	defPrecision  lineprotocol.Precision
+	acceptPartial bool
+	noSync        bool
+}
+
+// writeLP handles the three line-protocol write endpoints: 204 when every
+// line was written; 400 naming each bad line (with accept_partial the good
+// lines are written first); 413 past the body cap.
+func (s *Server) writeLP(w http.ResponseWriter, r *http.Request, req writeRequest) {
+	if req.db == "" {
+		req.db = catalog.DefaultDatabase
+	}
+	prec, err := lineprotocol.ParsePrecision(req.precision, req.defPrecision)
+	if err != nil {
+		s.writeError(w, req.api, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	body, status, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, req.api, status, err.Error(), nil)
+		return
+	}
+	if len(body) == 0 {
+		s.writeError(w, req.api, http.StatusBadRequest, "request body is empty; send line protocol", nil)
+		return
+	}
+	cat := s.st.Catalog()
+	res, err := lineprotocol.Parse(body, lineprotocol.Options{
+		Precision: prec,
+		Now:       time.Now(),
+		Allocator: s.mem,
+		Lookup: func(table, column string) (catalog.ColumnType, bool) {
+			return cat.ColumnType(req.db, table, column)
+		},
+	})
+	if err != nil {
+		s.writeError(w, req.api, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	batches := make([]storage.TableBatch, len(res.Batches))
+	for i, b := range res.Batches {
+		batches[i] = storage.TableBatch{Table: b.Table, Record: b.Record}
+	}
+	defer func() {
+		for _, b := range batches {
+			b.Record.Release()
+		}
+	}()
+	partial := len(res.Errors) > 0
+	if partial && !req.acceptPartial {
+		s.writeError(w, req.api, http.StatusBadRequest,
+			fmt.Sprintf("line %d: %s; nothing was written", res.Errors[0].Line, res.Errors[0].Message), res.Errors)
+		return
+	}
+	if err := s.st.Write(r.Context(), req.db, batches, req.noSync); err != nil {
+		_, st := code(err)
+		s.writeError(w, req.api, st, err.Error(), nil)
+		return
+	}
+	if partial {
+		s.writeError(w, req.api, http.StatusBadRequest, "partial write of line protocol occurred", res.Errors)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// readBody reads the request body, gunzipping it when the client says so,
+// and refuses bodies past MaxRequestBytes with 413.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	limit := s.opts.MaxRequestBytes
+	var rd io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		gz, err := gzip.NewReader(rd)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("body is not gzip: %v", err)
+		}
+		defer gz.Close()
+		rd = io.LimitReader(gz, limit+1)
+	}
+	body, err := io.ReadAll(rd)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) || int64(len(body)) > limit {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is larger than %d bytes", limit)
+	}
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("read body: %v", err)
+	}
+	return body, 0, nil
+}
+
+type lineErrorJSON struct {
+	ErrorMessage string `json:"error_message"`
+	LineNumber   int    `json:"line_number"`
+	OriginalLine string `json:"original_line"`
+}
+
+// writeError answers in the error shape of the API version: v3
+// {"error", "data": [per line]}, v1/v2 {"code", "message"} (with the lines
+// too, so v2 clients also learn which line was bad).
+func (s *Server) writeError(w http.ResponseWriter, api apiVersion, status int, msg string, lines []lineprotocol.LineError) {
+	var data []lineErrorJSON
+	for _, l := range lines {
+		data = append(data, lineErrorJSON{ErrorMessage: l.Message, LineNumber: l.Line, OriginalLine: l.Original})
+	}
+	if api == apiV3 {
+		writeJSON(w, status, map[string]any{"error": msg, "data": data})
+		return
+	}
+	body := map[string]any{"code": v2Code(status), "message": msg}
+	if len(data) > 0 {
+		body["line_errors"] = data
+		if api == apiV2 || api == apiV1 {
+			body["message"] = fmt.Sprintf("%s: line %d: %s", msg, data[0].LineNumber, data[0].ErrorMessage)
+		}
+	}
+	writeJSON(w, status, body)
+}
+
+func v2Code(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not found"
+	case http.StatusRequestEntityTooLarge:
+		return "request too large"
+	}
+	return "internal error"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}

@@ -1,0 +1,363 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletchdb/fletch/storage/catalog"
+)
+
+const (
+	nsPerSecond   = int64(1e9)
+	secondsPerDay = int64(86400)
+	nsPerDay      = nsPerSecond * secondsPerDay
+	// rowBits is how many low bits of a row sequence number index the row
+	// within its WAL record: seq<<rowBits | row. A record holds at most
+	// 1<<rowBits rows (Write splits nothing; it rejects larger writes).
+	rowBits = 24
+	// MaxRowsPerWrite is the largest number of rows one write may carry.
+	MaxRowsPerWrite = 1 << rowBits
+)
+
+// tableState is the mutable buffer of one table: the generations not yet
+// persisted, and what dedup needs to know about them.
+type tableState struct {
+	db, name string
+
+	mu sync.Mutex
+	// gens are the buffer's generation tables in write order; the last is
+	// active (receiving writes) unless a snapshot froze it.
+	gens   []*gen
+	active *gen
+	// series maps a series key hash to the largest time written for it. A
+	// row at or before that time may duplicate an earlier row, which makes
+	// its UTC day dirty: queries and persist deduplicate dirty days only.
+	// Hash collisions can only mark a day dirty needlessly, never miss one.
+	series map[uint64]int64
+	// version changes whenever the SQL that reads this table changes.
+	version uint64
+}
+
+// gen is one buffer generation: a DuckDB table of rows with a fixed column
+// set. A schema change or a snapshot starts a new generation.
+type gen struct {
+	id      uint64
+	table   string          // quoted DuckDB name, e.g. "_fletch"."g12"
+	columns map[string]bool // columns the DuckDB table has
+	// pending counts inserts in flight; a snapshot waits for them.
+	pending sync.WaitGroup
+	days    map[int64]*dayStat
+	rows    int64
+	maxSeq  uint64
+}
+
+type dayStat struct {
+	rows             int64
+	minTime, maxTime int64
+	dirty            bool
+}
+
+var seriesSeed = maphash.MakeSeed()
+
+func (e *Engine) tableState(db, table string) *tableState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := tableKey{db, table}
+	ts := e.tables[k]
+	if ts == nil {
+		ts = &tableState{db: db, name: table, series: map[uint64]int64{}}
+		e.tables[k] = ts
+	}
+	return ts
+}
+
+// Write makes a write durable and visible. Every batch's columns must carry
+// their catalog type in iox::column::type metadata (ingest builds them so)
+// and the time column must be timestamp[ns, UTC] with no nulls.
+//
+// The schema is checked and extended first (a *catalog.TypeConflictError
+// rejects the whole write and changes nothing). Then the batches are
+// appended to the WAL as one record, and Write waits until that record is
+// fsynced (group commit: concurrent writes share one fsync) unless noSync is
+// set. Finally the rows are added to the buffer, so a query issued after
+// Write returns sees them. The caller keeps ownership of the records.
+func (e *Engine) Write(ctx context.Context, db string, batches []TableBatch, noSync bool) error {
+	if db == "" {
+		db = catalog.DefaultDatabase
+	}
+	var total int64
+	for _, b := range batches {
+		total += b.Record.NumRows()
+		if err := checkBatch(b); err != nil {
+			return err
+		}
+		if _, _, err := e.cat.Ensure(db, b.Table, columnsOf(b.Record.Schema())); err != nil {
+			return err
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	if total > MaxRowsPerWrite {
+		return fmt.Errorf("%w: a write may carry at most %d rows; this one has %d", ErrInvalidWrite, MaxRowsPerWrite, total)
+	}
+	payload, err := encodeWriteRecord(db, batches)
+	if err != nil {
+		return err
+	}
+	e.rotateMu.RLock()
+	defer e.rotateMu.RUnlock()
+	seq, err := e.wal.Append(payload, !noSync)
+	if err != nil {
+		return fmt.Errorf("append WAL: %w", err)
+	}
+	return e.applyRecord(ctx, db, seq, batches, false)
+}
+
+// ErrInvalidWrite marks a write rejected for its shape.
+var ErrInvalidWrite = fmt.Errorf("storage: invalid write")
+
+func checkBatch(b TableBatch) error {
+	sc := b.Record.Schema()
+	seen := map[string]bool{}
+	hasTime := false
+	for _, f := range sc.Fields() {
+		if seen[f.Name] {
+			return fmt.Errorf("%w: table %q: column %q appears twice", ErrInvalidWrite, b.Table, f.Name)
+		}
+		seen[f.Name] = true
+		t := catalog.ColumnTypeOf(f)
+		if t == catalog.TypeUnknown {
+			return fmt.Errorf("%w: table %q: column %q has no column type", ErrInvalidWrite, b.Table, f.Name)
+		}
+		if !arrow.TypeEqual(f.Type, t.ArrowType()) {
+			return fmt.Errorf("%w: table %q: column %q is %s, want %s", ErrInvalidWrite, b.Table, f.Name, f.Type, t.ArrowType())
+		}
+		if t == catalog.TypeTime {
+			hasTime = true
+		}
+	}
+	if !hasTime {
+		return fmt.Errorf("%w: table %q: no %q column", ErrInvalidWrite, b.Table, catalog.TimeColumn)
+	}
+	return nil
+}
+
+func columnsOf(sc *arrow.Schema) []catalog.Column {
+	cols := make([]catalog.Column, 0, sc.NumFields())
+	for _, f := range sc.Fields() {
+		cols = append(cols, catalog.Column{Name: f.Name, Type: catalog.ColumnTypeOf(f)})
+	}
+	return cols
+}
+
+// applyRecord adds the rows of WAL record seq to the buffer. Row i of the
+// record (counting across its batches) gets sequence seq<<rowBits | i, the
+// order dedup uses: a later sequence wins.
+func (e *Engine) applyRecord(ctx context.Context, db string, seq uint64, batches []TableBatch, replaying bool) error {
+	var row uint64
+	for _, b := range batches {
+		if replaying {
+			// The catalog was saved before the record was appended, so this
+			// only matters for a catalog file restored from an older copy.
+			if _, _, err := e.cat.Ensure(db, b.Table, columnsOf(b.Record.Schema())); err != nil {
+				e.log.Error("replay: skipping batch", "database", db, "table", b.Table, "seq", seq, "err", err)
+				continue
+			}
+		}
+		schema, err := e.cat.Table(db, b.Table)
+		if err != nil {
+			return err
+		}
+		if err := e.bufferBatch(ctx, schema, seq<<rowBits|row, b.Record); err != nil {
+			return fmt.Errorf("buffer %s.%s: %w", db, b.Table, err)
+		}
+		row += uint64(b.Record.NumRows())
+	}
+	now := e.opts.Now().UnixNano()
+	e.oldestBuffered.CompareAndSwap(0, now)
+	return nil
+}
+
+func (e *Engine) bufferBatch(ctx context.Context, schema *catalog.Table, firstSeq uint64, rec arrow.RecordBatch) error {
+	ts := e.tableState(schema.Database, schema.Name)
+	n := rec.NumRows()
+	sc := rec.Schema()
+	timeIdx := sc.FieldIndices(catalog.TimeColumn)[0]
+	times := rec.Column(timeIdx).(*array.Timestamp).TimestampValues()
+	var tagCols []*array.String
+	var tagNames []string
+	for _, name := range schema.Tags() {
+		if idx := sc.FieldIndices(name); len(idx) > 0 {
+			tagCols = append(tagCols, rec.Column(idx[0]).(*array.String))
+			tagNames = append(tagNames, name)
+		}
+	}
+	tagged := len(schema.Tags()) > 0
+
+	ts.mu.Lock()
+	g := ts.active
+	if g == nil || !g.hasAll(sc) {
+		var err error
+		if g, err = e.newGen(ctx, schema); err != nil {
+			ts.mu.Unlock()
+			return err
+		}
+		ts.gens = append(ts.gens, g)
+		ts.active = g
+		ts.version++
+	}
+	var h maphash.Hash
+	h.SetSeed(seriesSeed)
+	for i := 0; i < int(n); i++ {
+		t := int64(times[i])
+		day := floorDiv(t, nsPerDay)
+		d := g.days[day]
+		if d == nil {
+			d = &dayStat{minTime: t, maxTime: t}
+			g.days[day] = d
+		}
+		d.rows++
+		d.minTime = min(d.minTime, t)
+		d.maxTime = max(d.maxTime, t)
+		if !tagged {
+			continue
+		}
+		key := seriesHash(&h, tagNames, tagCols, i)
+		last, seen := ts.series[key]
+		if seen && t <= last {
+			if !d.dirty {
+				d.dirty = true
+				ts.version++
+			}
+		} else {
+			ts.series[key] = t
+		}
+	}
+	g.rows += n
+	g.maxSeq = max(g.maxSeq, firstSeq+uint64(n)-1)
+	g.pending.Add(1)
+	ts.mu.Unlock()
+	defer g.pending.Done()
+
+	e.bufferedBytes.Add(recordBytes(rec))
+	in, err := withSeqColumn(rec, timeIdx, firstSeq)
+	if err != nil {
+		return err
+	}
+	defer in.Release()
+	rdr, err := array.NewRecordReader(in.Schema(), []arrow.RecordBatch{in})
+	if err != nil {
+		return err
+	}
+	defer rdr.Release()
+	return e.insertArrow(ctx, g.table, rdr)
+}
+
+// seriesHash hashes row i's tag set: name=value pairs of its non-null tags,
+// in tag-name order, so a row's key does not depend on column order.
+func seriesHash(h *maphash.Hash, names []string, cols []*array.String, i int) uint64 {
+	h.Reset()
+	for j, c := range cols {
+		if c.IsNull(i) {
+			continue
+		}
+		h.WriteString(names[j])
+		h.WriteByte(0)
+		h.WriteString(c.Value(i))
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+func (g *gen) hasAll(sc *arrow.Schema) bool {
+	for _, f := range sc.Fields() {
+		if !g.columns[f.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+// newGen creates a generation table holding every column of schema plus
+// the row sequence column.
+func (e *Engine) newGen(ctx context.Context, schema *catalog.Table) (*gen, error) {
+	e.mu.Lock()
+	e.nextGen++
+	id := e.nextGen
+	e.mu.Unlock()
+	g := &gen{
+		id:      id,
+		table:   fmt.Sprintf("%s.%s", bufferSchema, QuoteIdent(fmt.Sprintf("g%d", id))),
+		columns: map[string]bool{},
+		days:    map[int64]*dayStat{},
+	}
+	var defs []string
+	for _, c := range schema.Columns {
+		g.columns[c.Name] = true
+		defs = append(defs, QuoteIdent(c.Name)+" "+c.Type.DuckDBType())
+	}
+	defs = append(defs, seqColumn+" UBIGINT")
+	if _, err := e.db.ExecContext(ctx, "CREATE TABLE "+g.table+" ("+strings.Join(defs, ", ")+")"); err != nil {
+		return nil, fmt.Errorf("create buffer table: %w", err)
+	}
+	return g, nil
+}
+
+// seqColumn is the hidden column holding each buffered row's sequence.
+const seqColumn = "__seq"
+
+// withSeqColumn returns rec with the time column's type changed to
+// timestamp[ns] without a zone (so DuckDB reads TIMESTAMP_NS rather than a
+// microsecond TIMESTAMPTZ) and a __seq column of firstSeq, firstSeq+1, ...
+// The result shares rec's buffers; the caller releases it.
+func withSeqColumn(rec arrow.RecordBatch, timeIdx int, firstSeq uint64) (arrow.RecordBatch, error) {
+	n := int(rec.NumRows())
+	fields := append([]arrow.Field(nil), rec.Schema().Fields()...)
+	cols := append([]arrow.Array(nil), rec.Columns()...)
+	naive := &arrow.TimestampType{Unit: arrow.Nanosecond}
+	fields[timeIdx] = arrow.Field{Name: catalog.TimeColumn, Type: naive}
+	td := cols[timeIdx].Data()
+	timeArr := array.MakeFromData(array.NewData(naive, td.Len(), td.Buffers(), nil, td.NullN(), td.Offset()))
+	defer timeArr.Release()
+	cols[timeIdx] = timeArr
+	b := array.NewUint64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	b.Reserve(n)
+	for i := 0; i < n; i++ {
+		b.UnsafeAppend(firstSeq + uint64(i))
+	}
+	seq := b.NewArray()
+	defer seq.Release()
+	fields = append(fields, arrow.Field{Name: seqColumn, Type: arrow.PrimitiveTypes.Uint64})
+	cols = append(cols, seq)
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n)), nil
+}
+
+// recordBytes estimates a record's memory: the sum of its buffer sizes.
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		for _, b := range c.Data().Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+	}
+	return n
+}

@@ -1,0 +1,265 @@
+// Package storage is Fletch's write path and on-disk state: the catalog, the
+// WAL, the mutable buffer, persistence to Parquet and the manifest of live
+// files. See docs/design.md for the formats and the write path.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/fletchdb/fletch/storage/catalog"
+	"github.com/fletchdb/fletch/storage/wal"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// DataDir holds every file of the database. Required.
+	DataDir string
+	// PersistInterval is how old the oldest buffered write may get before the
+	// buffer is persisted to Parquet. Default 10 minutes.
+	PersistInterval time.Duration
+	// BufferMaxBytes is the buffered size (Arrow bytes written since the last
+	// persist) past which the buffer is persisted. Default 512 MiB.
+	BufferMaxBytes int64
+	// WALSegmentSizeBytes is the size past which a new WAL segment starts.
+	// Default 64 MiB.
+	WALSegmentSizeBytes int64
+	// QueryMemoryBytes caps DuckDB's memory (it spills to <data>/tmp past it).
+	// Default 0 means DuckDB's default (80% of RAM).
+	QueryMemoryBytes int64
+	// Logger receives the engine's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultOptions returns the options with every default filled in.
+func DefaultOptions(dataDir string) Options {
+	o := Options{DataDir: dataDir}
+	o.EnsureDefaults()
+	return o
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.PersistInterval == 0 {
+		o.PersistInterval = 10 * time.Minute
+	}
+	if o.BufferMaxBytes == 0 {
+		o.BufferMaxBytes = 512 << 20
+	}
+	if o.WALSegmentSizeBytes == 0 {
+		o.WALSegmentSizeBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Validate reports the first option that can't work.
+func (o *Options) Validate() error {
+	switch {
+	case o.DataDir == "":
+		return errors.New("storage: DataDir is required")
+	case o.PersistInterval < 0:
+		return errors.New("storage: PersistInterval must not be negative")
+	case o.BufferMaxBytes < 0:
+		return errors.New("storage: BufferMaxBytes must not be negative")
+	}
+	return nil
+}
+
+// Engine is the storage of one data directory. It is safe for concurrent use.
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+	mem  memory.Allocator
+
+	cat       *catalog.Catalog
+	wal       *wal.WAL
+	connector *duckdb.Connector
+	db        *sql.DB
+
+	// rotateMu is held shared by each write from its WAL append to the end of
+	// its buffer insert, and exclusively by a snapshot while it cuts the WAL
+	// and freezes the buffers, so every record up to the cut is frozen.
+	rotateMu sync.RWMutex
+	// persistMu lets one snapshot run at a time.
+	persistMu sync.Mutex
+
+	mu       sync.Mutex // guards tables, manifest, nextGen
+	tables   map[tableKey]*tableState
+	manifest *Manifest
+	nextGen  uint64
+
+	bufferedBytes  atomic.Int64
+	oldestBuffered atomic.Int64 // unix ns of the oldest unpersisted write, 0 when none
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type tableKey struct{ db, table string }
+
+// Open opens (creating if needed) the data directory: loads the catalog and
+// manifest, removes files the manifest doesn't list, opens DuckDB, replays
+// the WAL after the persisted seq into the buffer, and starts the background
+// persister.
+func Open(opts Options) (*Engine, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		opts:   opts,
+		log:    opts.Logger,
+		mem:    memory.DefaultAllocator,
+		tables: map[tableKey]*tableState{},
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.RemoveAll(TmpDir(opts.DataDir)); err != nil {
+		return nil, fmt.Errorf("clear tmp dir: %w", err)
+	}
+	if err := os.MkdirAll(TmpDir(opts.DataDir), 0o755); err != nil {
+		return nil, fmt.Errorf("create tmp dir: %w", err)
+	}
+	var err error
+	if e.cat, err = catalog.Open(catalogPath(opts.DataDir)); err != nil {
+		return nil, err
+	}
+	if e.manifest, err = loadManifest(opts.DataDir); err != nil {
+		return nil, err
+	}
+	err = removeOrphans(opts.DataDir, e.manifest, func(p string) {
+		e.log.Warn("removing file not in manifest", "path", p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := e.openDuckDB(); err != nil {
+		return nil, err
+	}
+	if err := e.loadSeries(); err != nil {
+		e.closeDuckDB()
+		return nil, err
+	}
+	wopts := wal.DefaultOptions()
+	wopts.Dir = walDir(opts.DataDir)
+	wopts.SegmentSizeBytes = opts.WALSegmentSizeBytes
+	wopts.Logger = e.log
+	if e.wal, err = wal.Open(wopts); err != nil {
+		e.closeDuckDB()
+		return nil, fmt.Errorf("open WAL: %w", err)
+	}
+	if err := e.replay(); err != nil {
+		e.wal.Close()
+		e.closeDuckDB()
+		return nil, err
+	}
+	go e.persistLoop()
+	return e, nil
+}
+
+// Catalog returns the catalog.
+func (e *Engine) Catalog() *catalog.Catalog { return e.cat }
+
+// DB returns the DuckDB handle queries run on. Buffer tables live in its
+// schema "_fletch"; Parquet files are read from the data dir.
+func (e *Engine) DB() *sql.DB { return e.db }
+
+// DataDir returns the data directory.
+func (e *Engine) DataDir() string { return e.opts.DataDir }
+
+func (e *Engine) replay() error {
+	start := time.Now()
+	var records, rows int
+	err := e.wal.Replay(e.manifest.PersistedSeq, func(seq uint64, payload []byte) error {
+		db, batches, err := decodeWriteRecord(payload, e.mem)
+		if err != nil {
+			return fmt.Errorf("replay WAL record %d: %w", seq, err)
+		}
+		defer releaseBatches(batches)
+		if err := e.applyRecord(context.Background(), db, seq, batches, true); err != nil {
+			return fmt.Errorf("replay WAL record %d: %w", seq, err)
+		}
+		records++
+		for _, b := range batches {
+			rows += int(b.Record.NumRows())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.log.Info("replayed WAL", "after_seq", e.manifest.PersistedSeq, "records", records, "rows", rows, "duration", time.Since(start))
+	return nil
+}
+
+func releaseBatches(bs []TableBatch) {
+	for _, b := range bs {
+		b.Record.Release()
+	}
+}
+
+// Close persists every buffered row to Parquet (so the next start replays
+// nothing), then closes the WAL and DuckDB.
+func (e *Engine) Close() error {
+	close(e.stop)
+	<-e.done
+	errPersist := e.Persist(context.Background())
+	errWAL := e.wal.Close()
+	errDB := e.closeDuckDB()
+	return errors.Join(errPersist, errWAL, errDB)
+}
+
+func (e *Engine) persistLoop() {
+	defer close(e.done)
+	tick := time.NewTicker(tickFor(e.opts.PersistInterval))
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+		}
+		oldest := e.oldestBuffered.Load()
+		due := oldest != 0 && e.opts.Now().Sub(time.Unix(0, oldest)) >= e.opts.PersistInterval
+		full := e.bufferedBytes.Load() >= e.opts.BufferMaxBytes
+		if !due && !full {
+			continue
+		}
+		if err := e.Persist(context.Background()); err != nil {
+			e.log.Error("persist", "err", err)
+		}
+	}
+}
+
+// tickFor picks how often the persister checks its triggers: a tenth of the
+// interval, clamped to [10ms, 1s] so memory pressure is seen quickly.
+func tickFor(interval time.Duration) time.Duration {
+	t := interval / 10
+	if t < 10*time.Millisecond {
+		t = 10 * time.Millisecond
+	}
+	if t > time.Second {
+		t = time.Second
+	}
+	return t
+}

@@ -1,0 +1,58 @@
+package storage
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Every on-disk name Fletch uses is defined here (see docs/design.md#layout).
+//
+//	<data>/catalog.json                               databases, tables, columns
+//	<data>/manifest.json                              the live Parquet files and the persisted WAL seq
+//	<data>/wal/<first-seq>.wal                        WAL segments (storage/wal)
+//	<data>/tmp/                                       DuckDB spill space
+//	<data>/<db>/<table>/<YYYY-MM-DD>/<id>.parquet     persisted rows of one table and UTC day
+const (
+	catalogFileName  = "catalog.json"
+	manifestFileName = "manifest.json"
+	walDirName       = "wal"
+	tmpDirName       = "tmp"
+	parquetExt       = ".parquet"
+	dayLayout        = "2006-01-02"
+)
+
+func catalogPath(root string) string  { return filepath.Join(root, catalogFileName) }
+func manifestPath(root string) string { return filepath.Join(root, manifestFileName) }
+func walDir(root string) string       { return filepath.Join(root, walDirName) }
+
+// TmpDir is where DuckDB spills; it is emptied on start.
+func TmpDir(root string) string { return filepath.Join(root, tmpDirName) }
+
+// reservedTopLevel are the names under <data> that are not databases.
+var reservedTopLevel = map[string]bool{
+	catalogFileName: true, manifestFileName: true, walDirName: true, tmpDirName: true,
+	catalogFileName + ".tmp": true, manifestFileName + ".tmp": true,
+}
+
+// pathSegment turns a database or table name into one safe path segment:
+// URL path escaping, plus a leading dot escaped so "." and ".." can't walk.
+func pathSegment(name string) string {
+	s := url.PathEscape(name)
+	if strings.HasPrefix(s, ".") {
+		s = "%2E" + s[1:]
+	}
+	return s
+}
+
+// dayString names the UTC day that holds nanosecond timestamp day*86400e9.
+func dayString(day int64) string {
+	return time.Unix(day*secondsPerDay, 0).UTC().Format(dayLayout)
+}
+
+// parquetRelPath is the path of a Parquet file relative to the data dir.
+func parquetRelPath(db, table string, day int64, id uint64) string {
+	return filepath.Join(pathSegment(db), pathSegment(table), dayString(day), fmt.Sprintf("%d%s", id, parquetExt))
+}

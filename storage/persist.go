@@ -1,0 +1,327 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/fletchdb/fletch/storage/catalog"
+	"github.com/fletchdb/fletch/storage/durable"
+)
+
+// Persist snapshots the buffer: it cuts the WAL, freezes every table's
+// buffer generations, writes them as one Parquet file per table and UTC day
+// (sorted by series key then time, deduplicated; a day whose rows may
+// duplicate persisted ones is merged with that day's files), makes the new
+// files live with one manifest update, then drops the frozen generations and
+// the WAL segments the files now cover. Writes go on meanwhile. On error the
+// frozen rows stay buffered and visible, and the next Persist retries them.
+func (e *Engine) Persist(ctx context.Context) error {
+	e.persistMu.Lock()
+	defer e.persistMu.Unlock()
+	start := time.Now()
+
+	e.rotateMu.Lock()
+	e.mu.Lock()
+	frozen := map[*tableState][]*gen{}
+	for _, ts := range e.tables {
+		ts.mu.Lock()
+		ts.active = nil
+		if len(ts.gens) > 0 {
+			frozen[ts] = append([]*gen(nil), ts.gens...)
+		}
+		ts.mu.Unlock()
+	}
+	e.mu.Unlock()
+	if len(frozen) == 0 {
+		e.rotateMu.Unlock()
+		return nil
+	}
+	lastSeq, err := e.wal.Rotate()
+	e.bufferedBytes.Store(0)
+	e.oldestBuffered.Store(0)
+	e.rotateMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("rotate WAL: %w", err)
+	}
+
+	for _, gens := range frozen {
+		for _, g := range gens {
+			g.pending.Wait()
+		}
+	}
+
+	e.mu.Lock()
+	next := e.manifest.clone()
+	e.mu.Unlock()
+	var written, obsolete []ParquetFile
+	fail := func(err error) error {
+		for _, f := range written {
+			os.Remove(filepath.Join(e.opts.DataDir, f.Path))
+		}
+		return err
+	}
+	for ts, gens := range frozen {
+		files, old, err := e.persistTable(ctx, ts, gens, next)
+		written = append(written, files...)
+		obsolete = append(obsolete, old...)
+		if err != nil {
+			return fail(fmt.Errorf("persist %s.%s: %w", ts.db, ts.name, err))
+		}
+	}
+	gone := map[uint64]bool{}
+	for _, f := range obsolete {
+		gone[f.ID] = true
+	}
+	live := next.Files[:0]
+	for _, f := range next.Files {
+		if !gone[f.ID] {
+			live = append(live, f)
+		}
+	}
+	next.Files = append(live, written...)
+	next.PersistedSeq = lastSeq
+	if err := next.save(e.opts.DataDir); err != nil {
+		return fail(err)
+	}
+
+	// The new files and the removal of the frozen generations become
+	// visible together: TableSQL holds e.mu then ts.mu.
+	e.mu.Lock()
+	e.manifest = next
+	var rows int64
+	var drop []*gen
+	for ts, gens := range frozen {
+		ts.mu.Lock()
+		ts.gens = ts.gens[len(gens):]
+		ts.version++
+		ts.mu.Unlock()
+		for _, g := range gens {
+			rows += g.rows
+		}
+		drop = append(drop, gens...)
+	}
+	e.mu.Unlock()
+
+	for _, g := range drop {
+		if _, err := e.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+g.table); err != nil {
+			e.log.Warn("drop buffer table", "table", g.table, "err", err)
+		}
+	}
+	for _, f := range obsolete {
+		if err := os.Remove(filepath.Join(e.opts.DataDir, f.Path)); err != nil {
+			e.log.Warn("remove replaced parquet file", "path", f.Path, "err", err)
+		}
+	}
+	if err := e.wal.RemoveThrough(lastSeq); err != nil {
+		e.log.Warn("remove WAL segments", "through_seq", lastSeq, "err", err)
+	}
+	e.log.Info("persisted", "tables", len(frozen), "files", len(written), "replaced_files", len(obsolete),
+		"rows", rows, "wal_seq", lastSeq, "duration", time.Since(start))
+	return nil
+}
+
+// persistTable writes one file per UTC day of the frozen generations. It
+// allocates file ids from m and returns the new files and the files they
+// replace.
+func (e *Engine) persistTable(ctx context.Context, ts *tableState, gens []*gen, m *Manifest) (written, obsolete []ParquetFile, err error) {
+	schema, err := e.cat.Table(ts.db, ts.name)
+	if err != nil {
+		return nil, nil, err
+	}
+	tagged := len(schema.Tags()) > 0
+	days := map[int64]bool{}
+	for _, g := range gens {
+		for d, st := range g.days {
+			days[d] = days[d] || (st.dirty && tagged)
+		}
+	}
+	order := make([]int64, 0, len(days))
+	for d := range days {
+		order = append(order, d)
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	for _, day := range order {
+		pred := dayPredicate(map[int64]bool{day: true})
+		var srcs []source
+		var maxSeq uint64
+		if days[day] {
+			for _, f := range m.Files {
+				if f.Database == ts.db && f.Table == ts.name && f.Day == day {
+					srcs = append(srcs, e.fileSource([]ParquetFile{f}))
+					obsolete = append(obsolete, f)
+					maxSeq = max(maxSeq, f.MaxSeq)
+				}
+			}
+		}
+		for _, g := range gens {
+			if g.days[day] == nil {
+				continue
+			}
+			s := genSource(g)
+			s.where = pred
+			srcs = append(srcs, s)
+			maxSeq = max(maxSeq, g.maxSeq)
+		}
+		body := unionSQL(schema, srcs)
+		q := plainSQL(schema, body)
+		if days[day] {
+			q = dedupSQL(schema, body)
+		}
+		q += " ORDER BY " + sortKey(schema)
+		id := m.NextFileID
+		m.NextFileID++
+		f := ParquetFile{
+			ID: id, Database: ts.db, Table: ts.name, Day: day,
+			Path: parquetRelPath(ts.db, ts.name, day, id), MaxSeq: maxSeq,
+		}
+		for _, c := range schema.Columns {
+			f.Columns = append(f.Columns, c.Name)
+		}
+		if err := e.writeParquet(ctx, q, schema, &f); err != nil {
+			return written, obsolete, err
+		}
+		written = append(written, f)
+	}
+	return written, obsolete, nil
+}
+
+// writeParquet runs query and writes its rows to f.Path (via a .tmp file,
+// fsynced and renamed), filling in f's row count, time range and size.
+func (e *Engine) writeParquet(ctx context.Context, query string, schema *catalog.Table, f *ParquetFile) error {
+	path := filepath.Join(e.opts.DataDir, f.Path)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create partition dir: %w", err)
+	}
+	tmp := path + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	defer func() {
+		out.Close()
+		os.Remove(tmp)
+	}()
+	props := parquetProperties(schema)
+	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
+	fileSchema := ParquetArrowSchema(schema)
+	f.MinTime, f.MaxTime = 1<<63-1, -1<<63
+	err = e.queryArrow(ctx, query, func(rdr array.RecordReader) error {
+		w, err := pqarrow.NewFileWriter(fileSchema, out, props, arrowProps)
+		if err != nil {
+			return err
+		}
+		timeIdx := fileSchema.FieldIndices(catalog.TimeColumn)[0]
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			conv := conformTo(fileSchema, rec)
+			for _, t := range conv.Column(timeIdx).(*array.Timestamp).TimestampValues() {
+				f.MinTime = min(f.MinTime, int64(t))
+				f.MaxTime = max(f.MaxTime, int64(t))
+			}
+			f.Rows += rec.NumRows()
+			err := w.WriteBuffered(conv)
+			conv.Release()
+			if err != nil {
+				w.Close()
+				return err
+			}
+		}
+		if err := rdr.Err(); err != nil {
+			w.Close()
+			return err
+		}
+		return w.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f.Path, err)
+	}
+	// pqarrow's Close closed out; reopen to fsync the data.
+	if err := syncFile(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	f.Bytes = st.Size()
+	return nil
+}
+
+func syncFile(path string) error {
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer fh.Close()
+	if err := fh.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
+}
+
+// parquetRowGroupRows is the row group size: 1 Mi rows, so a day of one
+// host-per-10s series set (100 hosts ≈ 864k rows) is one row group, and
+// larger days still get min/max statistics per group for pruning.
+const parquetRowGroupRows = 1 << 20
+
+func parquetProperties(schema *catalog.Table) *parquet.WriterProperties {
+	opts := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithStats(true),
+		parquet.WithMaxRowGroupLength(parquetRowGroupRows),
+		parquet.WithDictionaryDefault(false),
+	}
+	for _, c := range schema.Columns {
+		if c.Type == catalog.TypeTag || c.Type == catalog.TypeString {
+			opts = append(opts, parquet.WithDictionaryFor(c.Name, true))
+		}
+	}
+	return parquet.NewWriterProperties(opts...)
+}
+
+// ParquetArrowSchema is the Arrow schema of a table's Parquet files: the
+// catalog columns with their iox::column::type metadata, time as
+// timestamp[ns, UTC].
+func ParquetArrowSchema(schema *catalog.Table) *arrow.Schema {
+	fields := make([]arrow.Field, len(schema.Columns))
+	for i, c := range schema.Columns {
+		fields[i] = catalog.Field(c.Name, c.Type)
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// conformTo relabels DuckDB's result columns with the file schema's types
+// (they share layouts: TIMESTAMP_NS → timestamp[ns, UTC], VARCHAR → utf8).
+func conformTo(sc *arrow.Schema, rec arrow.RecordBatch) arrow.RecordBatch {
+	cols := make([]arrow.Array, rec.NumCols())
+	for i := range cols {
+		d := rec.Column(i).Data()
+		if arrow.TypeEqual(d.DataType(), sc.Field(i).Type) {
+			cols[i] = rec.Column(i)
+			cols[i].Retain()
+			continue
+		}
+		cols[i] = array.MakeFromData(array.NewData(sc.Field(i).Type, d.Len(), d.Buffers(), d.Children(), d.NullN(), d.Offset()))
+	}
+	out := array.NewRecordBatch(sc, cols, rec.NumRows())
+	for _, c := range cols {
+		c.Release()
+	}
+	return out
+}

@@ -1,0 +1,221 @@
+package storage
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/fletchdb/fletch/storage/catalog"
+)
+
+// source is one input of a table's rows: a group of Parquet files or a
+// buffer generation, optionally restricted by a time predicate.
+type source struct {
+	from    string          // FROM item
+	columns map[string]bool // columns the source has; others read as NULL
+	seq     string          // SQL expression of each row's sequence
+	where   string          // optional predicate
+}
+
+// TableSQL returns a SELECT that yields every acknowledged row of db.table
+// (buffer plus Parquet), deduplicated for tables with tags: (series key,
+// time) identifies a row and, per field, the non-null value of the latest
+// write wins. Only UTC days that may hold duplicates pay for the dedup.
+// The version changes whenever the SQL would; callers cache on it.
+func (e *Engine) TableSQL(db, table string) (string, uint64, error) {
+	schema, err := e.cat.Table(db, table)
+	if err != nil {
+		return "", 0, err
+	}
+	ts := e.tableState(db, table)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+
+	dirty := map[int64]bool{}
+	if len(schema.Tags()) > 0 {
+		for _, g := range ts.gens {
+			for day, d := range g.days {
+				if d.dirty {
+					dirty[day] = true
+				}
+			}
+		}
+	}
+	var clean, dirtySrc []source
+	var cleanFiles = map[string][]ParquetFile{} // column set → files
+	for _, f := range e.manifest.Files {
+		if f.Database != db || f.Table != table {
+			continue
+		}
+		if dirty[f.Day] {
+			dirtySrc = append(dirtySrc, e.fileSource([]ParquetFile{f}))
+			continue
+		}
+		k := strings.Join(f.Columns, "\x00")
+		cleanFiles[k] = append(cleanFiles[k], f)
+	}
+	for _, k := range sortedKeys(cleanFiles) {
+		clean = append(clean, e.fileSource(cleanFiles[k]))
+	}
+	pred := dayPredicate(dirty)
+	for _, g := range ts.gens {
+		s := genSource(g)
+		if pred == "" {
+			clean = append(clean, s)
+			continue
+		}
+		c, d := s, s
+		c.where, d.where = "NOT ("+pred+")", pred
+		clean = append(clean, c)
+		dirtySrc = append(dirtySrc, d)
+	}
+	var parts []string
+	if len(clean) > 0 {
+		parts = append(parts, plainSQL(schema, unionSQL(schema, clean)))
+	}
+	if len(dirtySrc) > 0 {
+		parts = append(parts, dedupSQL(schema, unionSQL(schema, dirtySrc)))
+	}
+	if len(parts) == 0 {
+		return emptySQL(schema), e.viewVersion(ts), nil
+	}
+	return strings.Join(parts, "\nUNION ALL\n"), e.viewVersion(ts), nil
+}
+
+// viewVersion combines the table's buffer version with the manifest's file
+// id counter, which moves whenever a persist changes the file set.
+func (e *Engine) viewVersion(ts *tableState) uint64 {
+	return ts.version<<32 ^ e.manifest.NextFileID
+}
+
+func (e *Engine) fileSource(files []ParquetFile) source {
+	paths := make([]string, len(files))
+	var maxSeq uint64
+	for i, f := range files {
+		paths[i] = QuoteLiteral(filepath.Join(e.opts.DataDir, f.Path))
+		maxSeq = max(maxSeq, f.MaxSeq)
+	}
+	cols := map[string]bool{}
+	for _, c := range files[0].Columns {
+		cols[c] = true
+	}
+	// One file per source when deduplicating, so its MaxSeq ranks it.
+	return source{
+		from:    "read_parquet([" + strings.Join(paths, ", ") + "])",
+		columns: cols,
+		seq:     fmt.Sprintf("%d::UBIGINT", maxSeq),
+	}
+}
+
+func genSource(g *gen) source {
+	return source{from: g.table, columns: g.columns, seq: seqColumn}
+}
+
+// dayPredicate is true for rows in any of the given UTC days.
+func dayPredicate(days map[int64]bool) string {
+	if len(days) == 0 {
+		return ""
+	}
+	ds := make([]int64, 0, len(days))
+	for d := range days {
+		ds = append(ds, d)
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	var or []string
+	for _, d := range ds {
+		or = append(or, fmt.Sprintf("(%s >= make_timestamp_ns(%d) AND %s < make_timestamp_ns(%d))",
+			timeIdent, d*nsPerDay, timeIdent, (d+1)*nsPerDay))
+	}
+	return strings.Join(or, " OR ")
+}
+
+var timeIdent = QuoteIdent(catalog.TimeColumn)
+
+// unionSQL projects every source onto the table's columns (NULL where a
+// source lacks one) plus __seq, and concatenates them.
+func unionSQL(schema *catalog.Table, srcs []source) string {
+	var b strings.Builder
+	for i, s := range srcs {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT ")
+		for _, c := range schema.Columns {
+			switch {
+			case !s.columns[c.Name]:
+				fmt.Fprintf(&b, "NULL::%s AS %s, ", c.Type.DuckDBType(), QuoteIdent(c.Name))
+			case c.Type == catalog.TypeTime:
+				// Parquet stores UTC-adjusted timestamps, which DuckDB reads
+				// as TIMESTAMPTZ_NS; the table's type is TIMESTAMP_NS.
+				fmt.Fprintf(&b, "%s::TIMESTAMP_NS AS %s, ", timeIdent, timeIdent)
+			default:
+				b.WriteString(QuoteIdent(c.Name) + ", ")
+			}
+		}
+		fmt.Fprintf(&b, "%s AS %s FROM %s", s.seq, seqColumn, s.from)
+		if s.where != "" {
+			b.WriteString(" WHERE " + s.where)
+		}
+	}
+	return b.String()
+}
+
+func plainSQL(schema *catalog.Table, inner string) string {
+	return "SELECT " + columnList(schema) + " FROM (" + inner + ")"
+}
+
+// dedupSQL groups rows by series key and time; each field takes the
+// non-null value with the largest sequence.
+func dedupSQL(schema *catalog.Table, inner string) string {
+	if len(schema.Tags()) == 0 {
+		return plainSQL(schema, inner)
+	}
+	var sel, group []string
+	for _, c := range schema.Columns {
+		q := QuoteIdent(c.Name)
+		if c.Type.Role() == catalog.RoleField {
+			sel = append(sel, fmt.Sprintf("arg_max(%s, %s) FILTER (WHERE %s IS NOT NULL) AS %s", q, seqColumn, q, q))
+			continue
+		}
+		sel = append(sel, q)
+		group = append(group, q)
+	}
+	return "SELECT " + strings.Join(sel, ", ") + " FROM (" + inner + ") GROUP BY " + strings.Join(group, ", ")
+}
+
+func emptySQL(schema *catalog.Table) string {
+	var sel []string
+	for _, c := range schema.Columns {
+		sel = append(sel, fmt.Sprintf("NULL::%s AS %s", c.Type.DuckDBType(), QuoteIdent(c.Name)))
+	}
+	return "SELECT " + strings.Join(sel, ", ") + " WHERE false"
+}
+
+func columnList(schema *catalog.Table) string {
+	names := make([]string, len(schema.Columns))
+	for i, c := range schema.Columns {
+		names[i] = QuoteIdent(c.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// sortKey is the persisted order: series key (tags by name), then time.
+func sortKey(schema *catalog.Table) string {
+	var ks []string
+	for _, t := range schema.Tags() {
+		ks = append(ks, QuoteIdent(t)+" NULLS FIRST")
+	}
+	return strings.Join(append(ks, timeIdent), ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
