@@ -1,6 +1,8 @@
 package query
 
 import (
+	"math"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -23,8 +25,17 @@ type convertingReader struct {
 func newConvertingReader(r array.RecordReader, mem memory.Allocator) *convertingReader {
 	fields := append([]arrow.Field(nil), r.Schema().Fields()...)
 	for i, f := range fields {
-		if _, ok := f.Type.(*arrow.TimestampType); ok {
+		switch t := f.Type.(type) {
+		case *arrow.TimestampType:
 			fields[i].Type = tsNsUTC
+		case *arrow.Decimal128Type:
+			// DuckDB widens sum(BIGINT) to HUGEINT, which reaches Arrow as
+			// decimal128(38, 0); clients (Grafana) and DataFusion expect int64.
+			if t.Scale == 0 {
+				fields[i].Type = arrow.PrimitiveTypes.Int64
+			} else {
+				fields[i].Type = arrow.PrimitiveTypes.Float64
+			}
 		}
 	}
 	md := r.Schema().Metadata()
@@ -65,6 +76,9 @@ func (c *convertingReader) Release() {
 }
 
 func convertColumn(col arrow.Array, mem memory.Allocator) arrow.Array {
+	if dec, ok := col.(*array.Decimal128); ok {
+		return convertDecimal(dec, mem)
+	}
 	ts, ok := col.DataType().(*arrow.TimestampType)
 	if !ok {
 		col.Retain()
@@ -85,6 +99,42 @@ func convertColumn(col arrow.Array, mem memory.Allocator) arrow.Array {
 			continue
 		}
 		b.UnsafeAppend(arrow.Timestamp(int64(src.Value(i)) * mult))
+	}
+	return b.NewArray()
+}
+
+// convertDecimal turns decimal128 results into int64 (scale 0; values past
+// the int64 range saturate) or float64 (any other scale).
+func convertDecimal(col *array.Decimal128, mem memory.Allocator) arrow.Array {
+	scale := col.DataType().(*arrow.Decimal128Type).Scale
+	if scale != 0 {
+		b := array.NewFloat64Builder(mem)
+		defer b.Release()
+		for i := 0; i < col.Len(); i++ {
+			if col.IsNull(i) {
+				b.AppendNull()
+				continue
+			}
+			b.Append(col.Value(i).ToFloat64(scale))
+		}
+		return b.NewArray()
+	}
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	for i := 0; i < col.Len(); i++ {
+		if col.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		v := col.Value(i)
+		switch {
+		case v.FitsInPrecision(18) || (v.HighBits() == 0 && v.LowBits() <= math.MaxInt64) || (v.HighBits() == -1 && v.LowBits() >= 1<<63):
+			b.Append(int64(v.LowBits()))
+		case v.Sign() < 0:
+			b.Append(math.MinInt64)
+		default:
+			b.Append(math.MaxInt64)
+		}
 	}
 	return b.NewArray()
 }

@@ -213,6 +213,9 @@ func statementName(t duckdb.StmtType) string {
 // ErrInvalid, keeping DuckDB's message.
 func classify(err error) error {
 	msg := err.Error()
+	if strings.Contains(msg, "multi-statement") {
+		return fmt.Errorf("%w: send one statement per query", ErrInvalid)
+	}
 	if strings.Contains(msg, "Catalog Error") && (strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found")) &&
 		(strings.Contains(msg, "Table with name") || strings.Contains(msg, "Schema with name")) {
 		return fmt.Errorf("%w: %s", ErrNotFound, msg)

@@ -220,7 +220,7 @@ func (srv *sqlServer) DoGetTables(_ context.Context, cmd flightsql.GetTables) (*
 				b.Field(2).(*array.StringBuilder).Append(t.Name)
 				b.Field(3).(*array.StringBuilder).Append(tableType)
 				if cmd.GetIncludeSchema() {
-					sc := storage.ParquetArrowSchema(t)
+					sc := storage.ArrowSchema(t)
 					b.Field(4).(*array.BinaryBuilder).Append(flight.SerializeSchema(sc, srv.s.mem))
 				}
 			}

@@ -213,7 +213,7 @@ func (e *Engine) writeParquet(ctx context.Context, query string, schema *catalog
 	}()
 	props := parquetProperties(schema)
 	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
-	fileSchema := ParquetArrowSchema(schema)
+	fileSchema := parquetFileSchema(schema)
 	f.MinTime, f.MaxTime = 1<<63-1, -1<<63
 	err = e.queryArrow(ctx, query, func(rdr array.RecordReader) error {
 		w, err := pqarrow.NewFileWriter(fileSchema, out, props, arrowProps)
@@ -295,13 +295,27 @@ func parquetProperties(schema *catalog.Table) *parquet.WriterProperties {
 	return parquet.NewWriterProperties(opts...)
 }
 
-// ParquetArrowSchema is the Arrow schema of a table's Parquet files: the
-// catalog columns with their iox::column::type metadata, time as
-// timestamp[ns, UTC].
-func ParquetArrowSchema(schema *catalog.Table) *arrow.Schema {
+// ArrowSchema is the Arrow schema clients see for a table: the catalog
+// columns with their iox::column::type metadata, time as timestamp[ns, UTC].
+func ArrowSchema(schema *catalog.Table) *arrow.Schema {
 	fields := make([]arrow.Field, len(schema.Columns))
 	for i, c := range schema.Columns {
 		fields[i] = catalog.Field(c.Name, c.Type)
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// parquetFileSchema is ArrowSchema with time as a zone-less timestamp[ns]
+// (Parquet isAdjustedToUTC=false; the values are UTC by convention, see
+// docs/design.md#parquet): DuckDB 1.5 reads UTC-adjusted nanosecond
+// timestamps as microsecond TIMESTAMPTZ and would drop the nanoseconds.
+func parquetFileSchema(schema *catalog.Table) *arrow.Schema {
+	sc := ArrowSchema(schema)
+	fields := sc.Fields()
+	for i := range fields {
+		if fields[i].Name == catalog.TimeColumn {
+			fields[i].Type = &arrow.TimestampType{Unit: arrow.Nanosecond}
+		}
 	}
 	return arrow.NewSchema(fields, nil)
 }

@@ -147,10 +147,6 @@ func unionSQL(schema *catalog.Table, srcs []source) string {
 			switch {
 			case !s.columns[c.Name]:
 				fmt.Fprintf(&b, "NULL::%s AS %s, ", c.Type.DuckDBType(), QuoteIdent(c.Name))
-			case c.Type == catalog.TypeTime:
-				// Parquet stores UTC-adjusted timestamps, which DuckDB reads
-				// as TIMESTAMPTZ_NS; the table's type is TIMESTAMP_NS.
-				fmt.Fprintf(&b, "%s::TIMESTAMP_NS AS %s, ", timeIdent, timeIdent)
 			default:
 				b.WriteString(QuoteIdent(c.Name) + ", ")
 			}
