@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fletchdb/fletch/internal/relabel"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -152,13 +153,11 @@ func castTo(ctx context.Context, col arrow.Array, typ arrow.DataType) (arrow.Arr
 	}
 	if ts, ok := typ.(*arrow.TimestampType); ok && col.DataType().ID() == arrow.INT64 {
 		// int64 time is nanoseconds since the epoch: same layout.
-		d := col.Data()
-		return array.MakeFromData(array.NewData(ts, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset())), nil
+		return relabel.Array(col, ts), nil
 	}
 	if ts, ok := col.DataType().(*arrow.TimestampType); ok && ts.Unit == arrow.Nanosecond {
 		// Only the zone label differs; the instants are the same.
-		d := col.Data()
-		return array.MakeFromData(array.NewData(typ, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset())), nil
+		return relabel.Array(col, typ), nil
 	}
 	return compute.CastArray(ctx, col, compute.SafeCastOptions(typ))
 }

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"github.com/fletchdb/fletch/internal/relabel"
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -84,9 +85,8 @@ func convertColumn(col arrow.Array, mem memory.Allocator) arrow.Array {
 		col.Retain()
 		return col
 	}
-	d := col.Data()
 	if ts.Unit == arrow.Nanosecond {
-		return array.MakeFromData(array.NewData(tsNsUTC, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset()))
+		return relabel.Array(col, tsNsUTC)
 	}
 	mult := map[arrow.TimeUnit]int64{arrow.Second: 1e9, arrow.Millisecond: 1e6, arrow.Microsecond: 1e3}[ts.Unit]
 	src := col.(*array.Timestamp)

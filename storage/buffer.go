@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"github.com/fletchdb/fletch/internal/relabel"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -332,8 +333,7 @@ func withSeqColumn(rec arrow.RecordBatch, timeIdx int, firstSeq uint64) (arrow.R
 	cols := append([]arrow.Array(nil), rec.Columns()...)
 	naive := &arrow.TimestampType{Unit: arrow.Nanosecond}
 	fields[timeIdx] = arrow.Field{Name: catalog.TimeColumn, Type: naive}
-	td := cols[timeIdx].Data()
-	timeArr := array.MakeFromData(array.NewData(naive, td.Len(), td.Buffers(), nil, td.NullN(), td.Offset()))
+	timeArr := relabel.Array(cols[timeIdx], naive)
 	defer timeArr.Release()
 	cols[timeIdx] = timeArr
 	b := array.NewUint64Builder(memory.DefaultAllocator)

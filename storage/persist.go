@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"github.com/fletchdb/fletch/internal/relabel"
 	"os"
 	"path/filepath"
 	"sort"
@@ -325,13 +326,12 @@ func parquetFileSchema(schema *catalog.Table) *arrow.Schema {
 func conformTo(sc *arrow.Schema, rec arrow.RecordBatch) arrow.RecordBatch {
 	cols := make([]arrow.Array, rec.NumCols())
 	for i := range cols {
-		d := rec.Column(i).Data()
-		if arrow.TypeEqual(d.DataType(), sc.Field(i).Type) {
+		if arrow.TypeEqual(rec.Column(i).DataType(), sc.Field(i).Type) {
 			cols[i] = rec.Column(i)
 			cols[i].Retain()
 			continue
 		}
-		cols[i] = array.MakeFromData(array.NewData(sc.Field(i).Type, d.Len(), d.Buffers(), d.Children(), d.NullN(), d.Offset()))
+		cols[i] = relabel.Array(rec.Column(i), sc.Field(i).Type)
 	}
 	out := array.NewRecordBatch(sc, cols, rec.NumRows())
 	for _, c := range cols {
