@@ -1,0 +1,153 @@
+package wal
+
+import (
+	"fmt"
+	"time"
+)
+
+// Group commit
+//
+// Append encodes its record into w.pending under w.mu, which is what fixes
+// the record's seq and its place in the file. Then it waits until its record
+// is written (sync=false) or fsynced (sync=true). Whoever finds the I/O turn
+// free takes it and becomes the leader: it takes the whole pending batch,
+// releases w.mu, writes the batch with one write and, if any appender in the
+// batch asked for it, one fdatasync; then it publishes the new writtenSeq and
+// syncedSeq and wakes everyone. Records appended while the leader is busy
+// pile up in pending and go out together in the next turn, so under
+// concurrency many appenders share one fsync.
+//
+// A failed write or fsync is sticky: w.err is set and every waiter whose
+// record is not yet written (or fsynced, if it asked) and every later Append
+// gets the error. A write that was not made durable is never acknowledged as
+// synced.
+
+// Append writes one record and returns its seq. With sync it returns once
+// the record is fsynced; otherwise once it is written to the OS.
+func (w *WAL) Append(payload []byte, sync bool) (seq uint64, err error) {
+	if len(payload) > maxPayloadSize {
+		return 0, fmt.Errorf("append: payload is %d bytes, max is %d", len(payload), maxPayloadSize)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, ErrClosed
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	seq = w.nextSeq
+	w.nextSeq++
+	w.pending = appendRecord(w.pending, seq, payload)
+	if sync {
+		w.syncWanted = seq
+	}
+	for {
+		if w.syncedSeq >= seq || (!sync && w.writtenSeq >= seq) {
+			return seq, nil
+		}
+		if w.err != nil {
+			return 0, w.err
+		}
+		if w.closed { // cannot happen: Close flushes everything pending
+			return 0, ErrClosed
+		}
+		if w.ioBusy {
+			w.cond.Wait()
+			continue
+		}
+		w.beginIO()
+		w.flush(false) // on failure w.err is set and checked above
+		w.endIO()
+	}
+}
+
+// beginIO waits for and takes the I/O turn. w.mu must be held.
+func (w *WAL) beginIO() {
+	for w.ioBusy {
+		w.cond.Wait()
+	}
+	w.ioBusy = true
+}
+
+// endIO gives the I/O turn back and wakes all waiters. w.mu must be held.
+func (w *WAL) endIO() {
+	w.ioBusy = false
+	w.cond.Broadcast()
+}
+
+// fail records the first write-path failure; the WAL accepts no more
+// appends after it. w.mu must be held.
+func (w *WAL) fail(err error) {
+	if w.err == nil {
+		w.err = err
+		w.log.Error("wal: write path failed; refusing further appends", "err", err)
+	}
+}
+
+// flush writes the pending batch and fsyncs it if an appender asked for
+// that or forceSync is set. The caller holds w.mu and the I/O turn; w.mu is
+// released during the I/O.
+func (w *WAL) flush(forceSync bool) error {
+	buf := w.pending
+	first, last := w.writtenSeq+1, w.nextSeq-1
+	doSync := forceSync || w.syncWanted > w.syncedSeq
+	w.pending, w.spare = w.spare[:0], nil
+
+	w.mu.Unlock()
+	err := w.write(buf, first, doSync)
+	w.mu.Lock()
+
+	if cap(buf) <= maxRetainedBuffer {
+		w.spare = buf[:0]
+	}
+	if err != nil {
+		w.fail(err)
+		return err
+	}
+	if len(buf) > 0 {
+		w.writtenSeq = last
+		w.active.lastSeq = last
+		w.active.size = w.fileSize
+	}
+	if doSync {
+		w.syncedSeq = w.writtenSeq
+	}
+	return nil
+}
+
+// write appends buf, which holds records first.., to the active segment,
+// starting a new segment first if the active one is over the size limit, and
+// fsyncs if doSync. The caller holds the I/O turn but not w.mu.
+func (w *WAL) write(buf []byte, first uint64, doSync bool) error {
+	if len(buf) > 0 {
+		if w.fileSize > w.opts.SegmentSizeBytes && w.fileSize > segmentHeaderSize {
+			if err := w.cut(first); err != nil {
+				return err
+			}
+		}
+		if _, err := w.file.Write(buf); err != nil {
+			return fmt.Errorf("write segment %s: %w", w.active.path, err)
+		}
+		w.fileSize += int64(len(buf))
+	}
+	if doSync {
+		return w.syncActive()
+	}
+	return nil
+}
+
+// syncActive fdatasyncs the active segment, logging it if it is slow. The
+// caller holds the I/O turn.
+func (w *WAL) syncActive() error {
+	start := time.Now()
+	err := w.syncFn(w.file)
+	w.fsyncs.Add(1)
+	if d := time.Since(start); d > w.slowSync {
+		w.log.Warn("wal: slow fsync", "file", w.active.path, "duration", d)
+	}
+	if err != nil {
+		return fmt.Errorf("sync segment %s: %w", w.active.path, err)
+	}
+	return nil
+}
