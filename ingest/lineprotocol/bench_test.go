@@ -1,0 +1,54 @@
+package lineprotocol
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const tsbsCPU = "/work/shared/data/tsbs-cpu-100hosts-1day.lp.gz"
+
+// loadLines returns the first n lines of a gzipped line-protocol file, or
+// skips the benchmark if the file is missing.
+func loadLines(b *testing.B, path string, n int) []byte {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Skipf("benchmark data not available: %v", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(b, err)
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var buf bytes.Buffer
+	for i := 0; i < n && sc.Scan(); i++ {
+		buf.Write(sc.Bytes())
+		buf.WriteByte('\n')
+	}
+	require.NoError(b, sc.Err())
+	return buf.Bytes()
+}
+
+// BenchmarkParseTSBSCPU parses the first 100,000 lines of the TSBS cpu-only
+// data set (10 tags, 10 integer fields per line) and reports lines/s.
+func BenchmarkParseTSBSCPU(b *testing.B) {
+	const lines = 100_000
+	body := loadLines(b, tsbsCPU, lines)
+	opts := Options{Precision: PrecisionNanosecond, Now: time.Unix(0, 0)}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := Parse(body, opts)
+		if err != nil || res.Lines != lines || len(res.Errors) != 0 {
+			b.Fatalf("Parse: err %v, %d lines, %d errors", err, res.Lines, len(res.Errors))
+		}
+		res.Release()
+	}
+	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
