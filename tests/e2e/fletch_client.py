@@ -1,0 +1,147 @@
+"""Thin client helpers over Fletch's wire interfaces (HTTP line protocol, Flight, Flight SQL).
+
+These use only stock clients (requests, pyarrow.flight, adbc_driver_flightsql), the way a
+user's program would, plus a few converters that turn Arrow results into plain Python
+values for comparison with independently computed expectations.
+"""
+
+from __future__ import annotations
+
+import gzip as _gzip
+import json
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import requests
+
+HTTP_TIMEOUT = 120  # seconds per request
+QUERY_TIMEOUT = 300  # seconds per Flight call
+
+TS_NS_UTC = pa.timestamp("ns", tz="UTC")
+
+# Write endpoints: name -> (path, name of the database query parameter).
+WRITE_ENDPOINTS = {
+    "v2": ("/api/v2/write", "bucket"),
+    "v3": ("/api/v3/write_lp", "db"),
+    "v1": ("/write", "db"),
+}
+
+
+# -- line protocol over HTTP ---------------------------------------------------------------
+_DEFAULT = object()
+
+
+def write_lp(srv, db: str, body, endpoint: str = "v2", precision=_DEFAULT,
+             gzip: bool = False, session=None, params=None) -> requests.Response:
+    """POST line protocol; returns the response without checking it.
+
+    precision: "s" | "ms" | "us" | "ns" | "auto" (v3) ...; None sends none. The default is
+    "ns" for v2 and v3, and none for v1 (whose default is nanoseconds).
+    """
+    path, dbparam = WRITE_ENDPOINTS[endpoint]
+    q = {dbparam: db}
+    if precision is _DEFAULT:
+        precision = None if endpoint == "v1" else "ns"
+    if precision is not None:
+        q["precision"] = precision
+    if params:
+        q.update(params)
+    data = body.encode() if isinstance(body, str) else body
+    headers = {"Content-Type": "text/plain; charset=utf-8"}
+    if gzip:
+        data = _gzip.compress(data)
+        headers["Content-Encoding"] = "gzip"
+    post = (session or requests).post
+    return post(srv.http_url + path, params=q, data=data, headers=headers, timeout=HTTP_TIMEOUT)
+
+
+def write_ok(srv, db: str, body, **kw) -> None:
+    """Write and require 204 No Content."""
+    r = write_lp(srv, db, body, **kw)
+    assert r.status_code == 204, f"write to {db} answered {r.status_code}: {r.text[:2000]}"
+
+
+# -- Flight DoGet with JSON tickets ------------------------------------------------------
+def _do_get(grpc_url: str, ticket: dict) -> pa.Table:
+    client = flight.FlightClient(grpc_url)
+    try:
+        opts = flight.FlightCallOptions(timeout=QUERY_TIMEOUT)
+        reader = client.do_get(flight.Ticket(json.dumps(ticket).encode()), options=opts)
+        return reader.read_all()
+    finally:
+        client.close()
+
+
+def query_seed(srv, sql: str, table: str) -> pa.Table:
+    """DoGet with the seed blog's ticket {"sql", "table"} (default database)."""
+    return _do_get(srv.grpc_url, {"sql": sql, "table": table})
+
+
+def query_influx(srv, sql: str, database: str = "default") -> pa.Table:
+    """DoGet with the InfluxDB 3 client ticket {"database", "sql_query", "query_type"}."""
+    return _do_get(
+        srv.grpc_url, {"database": database, "sql_query": sql, "query_type": "sql"}
+    )
+
+
+# -- Flight SQL through ADBC ---------------------------------------------------------------
+def adbc_connect(srv, database: str = "default"):
+    """A DB-API connection through the ADBC Flight SQL driver, as a user would open it."""
+    from adbc_driver_flightsql import DatabaseOptions, dbapi
+
+    return dbapi.connect(
+        srv.grpc_url,
+        db_kwargs={
+            DatabaseOptions.RPC_CALL_HEADER_PREFIX.value + "database": database,
+            DatabaseOptions.TIMEOUT_QUERY.value: str(QUERY_TIMEOUT),
+            DatabaseOptions.TIMEOUT_FETCH.value: str(QUERY_TIMEOUT),
+        },
+    )
+
+
+def query_adbc(srv, sql: str, database: str = "default") -> pa.Table:
+    with adbc_connect(srv, database) as conn:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetch_arrow_table()
+
+
+# -- converting results --------------------------------------------------------------------
+def ts_to_ns(col) -> list:
+    """Timestamps (any unit) as int nanoseconds since the epoch (None for nulls)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    assert pa.types.is_timestamp(col.type), f"expected a timestamp column, got {col.type}"
+    if col.type.unit != "ns":
+        col = col.cast(pa.timestamp("ns", tz=col.type.tz))
+    return col.cast(pa.int64()).to_pylist()
+
+
+def column_values(table: pa.Table, name: str) -> list:
+    col = table.column(name)
+    if pa.types.is_timestamp(col.type):
+        return ts_to_ns(col)
+    return col.to_pylist()
+
+
+def rows(table: pa.Table, columns=None) -> list[tuple]:
+    """The table as a list of tuples (timestamps as int ns), in the given column order."""
+    columns = list(columns or table.column_names)
+    missing = [c for c in columns if c not in table.column_names]
+    assert not missing, f"result lacks columns {missing}; it has {table.column_names}"
+    cols = [column_values(table, c) for c in columns]
+    return list(zip(*cols))
+
+
+def sorted_rows(table: pa.Table, columns=None) -> list[tuple]:
+    return sorted(rows(table, columns), key=row_sort_key)
+
+
+def row_sort_key(row):
+    """Sort key for rows that may hold None (None sorts first)."""
+    return tuple((v is not None, v) for v in row)
+
+
+def assert_time_column(table: pa.Table, name: str = "time"):
+    t = table.schema.field(name).type
+    assert t == TS_NS_UTC, f"column {name!r} is {t}, expected timestamp[ns, tz=UTC]"
