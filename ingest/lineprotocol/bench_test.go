@@ -11,7 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const tsbsCPU = "/work/shared/data/tsbs-cpu-100hosts-1day.lp.gz"
+const (
+	tsbsCPU = "/work/shared/data/tsbs-cpu-100hosts-1day.lp.gz"
+	tsbsIoT = "/work/shared/data/tsbs-iot-50trucks-1day.lp.gz"
+)
 
 // loadLines returns the first n lines of a gzipped line-protocol file, or
 // skips the benchmark if the file is missing.
@@ -37,9 +40,15 @@ func loadLines(b *testing.B, path string, n int) []byte {
 
 // BenchmarkParseTSBSCPU parses the first 100,000 lines of the TSBS cpu-only
 // data set (10 tags, 10 integer fields per line) and reports lines/s.
-func BenchmarkParseTSBSCPU(b *testing.B) {
+func BenchmarkParseTSBSCPU(b *testing.B) { benchmarkParse(b, tsbsCPU) }
+
+// BenchmarkParseTSBSIoT does the same for the iot data set: two tables,
+// float fields, missing tags and fields.
+func BenchmarkParseTSBSIoT(b *testing.B) { benchmarkParse(b, tsbsIoT) }
+
+func benchmarkParse(b *testing.B, path string) {
 	const lines = 100_000
-	body := loadLines(b, tsbsCPU, lines)
+	body := loadLines(b, path, lines)
 	opts := Options{Precision: PrecisionNanosecond, Now: time.Unix(0, 0)}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()

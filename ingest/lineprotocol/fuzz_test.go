@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 		"m,host=a x=1i 1\nm,dc=z y=2.5 2\nm,host=b x=3i,y=4 3\nm x=1.5\nm,x=a f=1 3",
 		"m,time=1 f=1\nm time=1\nm f=1,f=2\nm,t=a,t=b f=1\nm f=1 99999999999999999999",
 		"m s=\"a\nb\",f=bad 1\nm f=1 3\nm s=\"abc\nm f=2 3\n",
+		"m,t=\"a f=1,g=\"x\ny\" 1\nm f=bad,g=\"x\ny\" 3\nm f=1 \"x\ny\"\nm\\\\ f=\"x\ny\" 7\nm,t=a\\ \"b h=\"x\ny\" 9\n",
 	} {
 		f.Add([]byte(s), uint8(0), uint16(0), false)
 	}

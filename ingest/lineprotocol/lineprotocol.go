@@ -13,6 +13,7 @@
 package lineprotocol
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -361,7 +362,9 @@ func (p *parser) single(body []byte, start, end, textEnd, line int, tooLong bool
 	}
 	d := lp.NewDecoderWithBytes(body[start:end])
 	if !d.Next() {
-		return // only blanks; cannot happen as the caller skips those
+		// Cannot happen: the caller passes no blank lines or comments.
+		p.failMsg(line, "line holds no entry", text)
+		return
 	}
 	t, ts, err := p.entry(d, line)
 	if err == nil && d.Next() {
@@ -390,12 +393,15 @@ func errorf(format string, args ...any) error {
 func (p *parser) fail(err error, line, decLine, lead int, text []byte) {
 	var de *lp.DecodeError
 	var msg string
-	if errors.As(err, &de) && noFields(text) {
-		msg = "line has no fields"
-	} else if errors.As(err, &de) {
-		if off := int(de.Line) - decLine; off > 0 {
+	if errors.As(err, &de) {
+		off := int(de.Line) - decLine
+		switch {
+		case off > 0:
 			msg = fmt.Sprintf("syntax error at line %d, column %d: %v", line+off, de.Column, de.Err)
-		} else {
+		case de.Column+lead > len(bytes.TrimRight(text, " \r")) && noFields(text):
+			// The decoder ran out of line looking for the fields.
+			msg = "line has no fields"
+		default:
 			msg = fmt.Sprintf("syntax error at column %d: %v", de.Column+lead, de.Err)
 		}
 	} else {
@@ -461,6 +467,14 @@ func (p *parser) entry(d *lp.Decoder, line int) (*table, int64, error) {
 			p.arena = append(p.arena, raw...)
 			c.end = len(p.arena)
 		case lp.Int, lp.Uint, lp.Float, lp.Bool:
+			if kind == lp.Int {
+				// Fast path for the most common kind; anything unusual
+				// goes through the decoder's own parser below.
+				if x, ok := parseInt64(raw); ok {
+					typ, c.num = catalog.TypeInt64, uint64(x)
+					break
+				}
+			}
 			v, err := lp.NewValueFromBytes(kind, raw)
 			if err != nil {
 				return t, 0, badValue(k, kind, raw, err)

@@ -157,6 +157,18 @@ func TestParse_Scenario(t *testing.T) {
 				},
 			}},
 		},
+		"integer edge values": {
+			body:  "m i=05i,j=-9223372036854775808i,k=9223372036854775807i,u=1u,z=-0i,f=1.5 1\nm f=+1 2",
+			lines: 1,
+			errs:  []wantErr{{2, "unrecognized type"}},
+			tables: []tableDump{{
+				Name: "m", Cols: []string{"f:float64", "i:int64", "j:int64", "k:int64", "u:uint64", "z:int64", "time:time"},
+				Data: map[string][]any{
+					"f": {1.5}, "i": {int64(5)}, "j": {int64(-9223372036854775808)}, "k": {int64(9223372036854775807)},
+					"u": {uint64(1)}, "z": {int64(0)}, "time": {int64(1)},
+				},
+			}},
+		},
 		"precision s": {
 			body: fmt.Sprintf("m f=1 %d\nm f=1 -1", sec), opts: Options{Precision: PrecisionSecond}, lines: 2,
 			tables: []tableDump{timeTable(sec*1e9, -1e9)},
@@ -236,6 +248,28 @@ func TestParse_Scenario(t *testing.T) {
 					"f":    {nil, nil, 1.0},
 					"s":    {"a\nb", "c\"\nd", nil},
 					"time": {int64(1), int64(4), int64(5)},
+				},
+			}},
+		},
+		"quotes outside string values": {
+			body: "m,t=\"a f=1,g=\"x\ny\" 1\n" + // tag value "a; g spans lines 1-2
+				"m f=bad,g=\"x\ny\" 3\n" + // rejected before the string: the entry is line 3 only
+				"m f=1 \"x\ny\"\n" + // a quote in the timestamp
+				"m\\\\ f=\"x\ny\" 7\n" + // measurement ends in an escaped space: no fields
+				"m,t=a\\ \"b h=\"x\ny\" 9\n",
+			lines: 2,
+			errs: []wantErr{
+				{3, "unrecognized type"}, {4, `want '=' after field key "3"`}, {5, "invalid timestamp"},
+				{6, "line has no fields"}, {7, "line has no fields"}, {8, `want '=' after field key "7"`},
+			},
+			tables: []tableDump{{
+				Name: "m", Cols: []string{"t:tag", "f:float64", "g:string", "h:string", "time:time"},
+				Data: map[string][]any{
+					"t":    {`"a`, `a "b`},
+					"f":    {1.0, nil},
+					"g":    {"x\ny", nil},
+					"h":    {nil, "x\ny"},
+					"time": {int64(1), int64(9)},
 				},
 			}},
 		},
@@ -332,10 +366,11 @@ func TestParse_Scenario(t *testing.T) {
 			},
 		},
 		"invalid utf-8": {
-			body:  "m\xff f=1\nm,t=\xff f=1\nm,\xfe=v f=1\nm f\xff=1\nm s=\"\xff\"\nm f=1",
+			body:  "m\xff f=1\nm,t=\xff f=1\nm,\xfe=v f=1\nm f\xff=1\nm s=\"\xff\"\nm f=1\nm\xff\nm,t=\xff",
 			lines: 1,
 			errs: []wantErr{
 				{1, "invalid utf-8"}, {2, "invalid utf-8"}, {3, "invalid utf-8"}, {4, "invalid utf-8"}, {5, "invalid utf-8"},
+				{7, "invalid utf-8"}, {8, "invalid utf-8"},
 			},
 		},
 		"name lengths": {
@@ -528,4 +563,50 @@ func TestParse_ManyLines(t *testing.T) {
 		}
 		row++
 	}
+}
+
+// dirtyAllocator hands out memory full of junk, as allocators other than
+// Go's may.
+type dirtyAllocator struct{ memory.GoAllocator }
+
+func (a *dirtyAllocator) Allocate(size int) []byte {
+	b := a.GoAllocator.Allocate(size)
+	for i := range b {
+		b[i] = 0xa5
+	}
+	return b
+}
+
+func (a *dirtyAllocator) Reallocate(size int, b []byte) []byte {
+	nb := a.Allocate(size)
+	copy(nb, b)
+	return nb
+}
+
+// TestParse_DirtyAllocator checks nothing relies on zeroed memory.
+func TestParse_DirtyAllocator(t *testing.T) {
+	clean := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer clean.AssertSize(t, 0)
+	dirty := memory.NewCheckedAllocator(&dirtyAllocator{})
+	defer dirty.AssertSize(t, 0)
+	var sb strings.Builder
+	for i := range 2000 {
+		switch i % 5 {
+		case 0:
+			fmt.Fprintf(&sb, "m,a=x%d f=%d,b=%t %d\n", i, i, i%3 == 0, i)
+		case 1:
+			fmt.Fprintf(&sb, "m g=%du,s=\"%d\" %d\n", i, i, i)
+		case 2:
+			fmt.Fprintf(&sb, "m,c=y h=%di %d\n", i, i)
+		default:
+			fmt.Fprintf(&sb, "m b=%t %d\n", i%2 == 0, i)
+		}
+	}
+	opts := Options{Precision: PrecisionNanosecond}
+	want := parse(t, clean, sb.String(), opts)
+	got := parse(t, dirty, sb.String(), opts)
+	require.Equal(t, want, got)
+	require.Equal(t, 2000, got.Lines)
+	require.Nil(t, got.Tables[0].Data["f"][1])
+	require.Equal(t, true, got.Tables[0].Data["b"][0])
 }

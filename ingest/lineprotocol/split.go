@@ -34,7 +34,7 @@ func isBlankOrComment(text []byte) bool {
 // noFields reports whether a line holds no unescaped space other than at its
 // start or end, so that it has at most a measurement and tags.
 func noFields(text []byte) bool {
-	text = bytes.TrimRight(text, " \r")
+	text = bytes.TrimRight(text, " ")
 	i := leadingSpaces(text)
 	for ; i < len(text); i++ {
 		if text[i] == ' ' && text[i-1] != '\\' {

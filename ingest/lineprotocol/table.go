@@ -39,7 +39,7 @@ type column struct {
 	n           int  // rows so far, nulls included
 	nulls       int
 
-	valid buffer // validity bitmap
+	valid buffer // validity bitmap, kept only once there are nulls
 	vals  buffer // fixed-width values, bool bitmap or int32 string offsets
 	data  buffer // string bytes
 }
@@ -143,6 +143,17 @@ func (c *column) padTo(row int) {
 	if gap <= 0 {
 		return
 	}
+	if c.nulls == 0 {
+		// First nulls: only now is a validity bitmap needed; rows so far
+		// are all valid.
+		c.valid.fill((c.n + 7) >> 3)
+		for i := range c.n >> 3 {
+			c.valid.b[i] = 0xff
+		}
+		if c.n&7 != 0 {
+			c.valid.b[c.n>>3] = 1<<(c.n&7) - 1
+		}
+	}
 	c.nulls += gap
 	c.n = row
 	switch c.typ {
@@ -180,7 +191,9 @@ func (c *column) append(row int, v *cell, arena []byte) {
 	default:
 		c.vals.putUint64(v.num)
 	}
-	c.valid.setBit(row)
+	if c.nulls > 0 {
+		c.valid.setBit(row)
+	}
 	c.n = row + 1
 }
 
