@@ -178,9 +178,7 @@ func (s *Server) writeError(w http.ResponseWriter, api apiVersion, status int, m
 	body := map[string]any{"code": v2Code(status), "message": msg}
 	if len(data) > 0 {
 		body["line_errors"] = data
-		if api == apiV2 || api == apiV1 {
-			body["message"] = fmt.Sprintf("%s: line %d: %s", msg, data[0].LineNumber, data[0].ErrorMessage)
-		}
+		body["message"] = fmt.Sprintf("%s: line %d: %s", msg, data[0].LineNumber, data[0].ErrorMessage)
 	}
 	writeJSON(w, status, body)
 }
