@@ -9,6 +9,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -35,6 +36,9 @@ type Engine struct {
 	st  *storage.Engine
 	db  *sql.DB
 	mem memory.Allocator
+	log *slog.Logger
+	// noPrune turns time-range pruning off (benchmarks compare).
+	noPrune bool
 
 	mu    sync.Mutex         // serializes view refreshes
 	views map[viewKey]uint64 // installed view versions
@@ -46,7 +50,7 @@ type viewKey struct{ db, table string }
 // New installs Fletch's SQL functions in st's DuckDB and locks its
 // configuration, so client SQL can't change settings afterwards.
 func New(st *storage.Engine) (*Engine, error) {
-	q := &Engine{st: st, db: st.DB(), mem: memory.DefaultAllocator, views: map[viewKey]uint64{}, dbs: map[string]bool{}}
+	q := &Engine{st: st, db: st.DB(), mem: memory.DefaultAllocator, log: slog.Default(), views: map[viewKey]uint64{}, dbs: map[string]bool{}}
 	for _, f := range functions {
 		if _, err := q.db.Exec(f); err != nil {
 			return nil, fmt.Errorf("install SQL function: %w", err)
@@ -124,16 +128,46 @@ func (q *Engine) Query(ctx context.Context, db, query string) (*Result, error) {
 		if _, err := c.(driver.ExecerContext).ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
 			return fmt.Errorf("use database %q: %w", db, err)
 		}
-		if err := checkStatement(c, query); err != nil {
+		ex := c.(driver.ExecerContext)
+		// One read-only transaction for pruning and the query, so now()
+		// is the same instant in both.
+		if _, err := ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err != nil {
 			return err
 		}
+		defer ex.ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil)
 		ar, err := duckdb.NewArrowFromConn(c)
 		if err != nil {
 			return err
 		}
-		r, err := ar.QueryContext(ctx, query)
+		// checkStatement binds (and so opens files), so it sees the pruned
+		// text; pruning parses only, and rewrites only a lone SELECT.
+		exec := func(sql string) (array.RecordReader, error) {
+			if err := checkStatement(c, sql); err != nil {
+				return nil, err
+			}
+			r, err := ar.QueryContext(ctx, sql)
+			if err != nil {
+				return nil, classify(err)
+			}
+			return r, nil
+		}
+		run := query
+		if !q.noPrune {
+			run = q.pruneQuery(ctx, c, db, query)
+		}
+		r, err := exec(run)
+		if err != nil && run != query {
+			// Pruning must never change an answer, nor an error, which
+			// should name the client's SQL: fall back to it as written.
+			q.log.Warn("time-range pruning produced a query that failed; running it unpruned", "sql", query, "err", err)
+			if _, err = ex.ExecContext(ctx, "ROLLBACK", nil); err == nil {
+				if _, err = ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err == nil {
+					r, err = exec(query)
+				}
+			}
+		}
 		if err != nil {
-			return classify(err)
+			return err
 		}
 		rdr = newConvertingReader(r, q.mem)
 		return nil

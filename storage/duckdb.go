@@ -35,6 +35,9 @@ func (e *Engine) openDuckDB() error {
 		"SET autoinstall_known_extensions = false",
 		"SET autoload_known_extensions = false",
 		"SET enable_external_access = false",
+		// Times are UTC everywhere: casts between TIMESTAMPTZ and the
+		// TIMESTAMP_NS time column must not depend on the host's zone.
+		"SET GLOBAL TimeZone = 'UTC'",
 		"CREATE SCHEMA IF NOT EXISTS " + bufferSchema,
 	}
 	if e.opts.QueryMemoryBytes > 0 {

@@ -24,9 +24,28 @@ type source struct {
 // write wins. Only UTC days that may hold duplicates pay for the dedup.
 // The version changes whenever the SQL would; callers cache on it.
 func (e *Engine) TableSQL(db, table string) (string, uint64, error) {
+	sql, ver, _, err := e.tableSQL(db, table, nil)
+	return sql, ver, err
+}
+
+// TimeRange is an inclusive range of times, in nanoseconds since the Unix
+// epoch (UTC).
+type TimeRange struct{ Min, Max int64 }
+
+// TableSQLRange is TableSQL for a reader that only wants rows whose time
+// lies in r: Parquet files whose [MinTime, MaxTime] misses r are left out,
+// so DuckDB never opens them. The SQL may still yield rows outside r (the
+// buffer and overlapping files are read whole); the caller filters. pruned
+// says whether any file was left out.
+func (e *Engine) TableSQLRange(db, table string, r TimeRange) (sql string, pruned bool, err error) {
+	sql, _, pruned, err = e.tableSQL(db, table, &r)
+	return sql, pruned, err
+}
+
+func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool, error) {
 	schema, err := e.cat.Table(db, table)
 	if err != nil {
-		return "", 0, err
+		return "", 0, false, err
 	}
 	ts := e.tableState(db, table)
 	e.mu.Lock()
@@ -46,8 +65,15 @@ func (e *Engine) TableSQL(db, table string) (string, uint64, error) {
 	}
 	var clean, dirtySrc []source
 	var cleanFiles = map[string][]ParquetFile{} // column set → files
+	pruned := false
 	for _, f := range e.manifest.Files {
 		if f.Database != db || f.Table != table {
+			continue
+		}
+		// A file disjoint from r holds no row the reader keeps, and no
+		// duplicate of one either: duplicates share their time.
+		if r != nil && (f.MaxTime < r.Min || f.MinTime > r.Max) {
+			pruned = true
 			continue
 		}
 		if dirty[f.Day] {
@@ -80,9 +106,9 @@ func (e *Engine) TableSQL(db, table string) (string, uint64, error) {
 		parts = append(parts, dedupSQL(schema, unionSQL(schema, dirtySrc)))
 	}
 	if len(parts) == 0 {
-		return emptySQL(schema), e.viewVersion(ts), nil
+		return emptySQL(schema), e.viewVersion(ts), pruned, nil
 	}
-	return strings.Join(parts, "\nUNION ALL\n"), e.viewVersion(ts), nil
+	return strings.Join(parts, "\nUNION ALL\n"), e.viewVersion(ts), pruned, nil
 }
 
 // viewVersion combines the table's buffer version with the manifest's file

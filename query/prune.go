@@ -1,0 +1,524 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/fletchdb/fletch/storage"
+	"github.com/fletchdb/fletch/storage/catalog"
+)
+
+// Time-range pruning. DuckDB binds a view's read_parquet calls before it
+// optimizes, so a view over every file opens every file's footer on every
+// query. Instead, before running a query, Fletch asks DuckDB's own parser
+// for the query's syntax tree (json_serialize_sql) and looks for table
+// references of the simplest, most common shape:
+//
+//	SELECT ... FROM <table> [AS a] WHERE ... AND time <op> <constant> AND ...
+//
+// where <op> is one of = < <= > >= or BETWEEN, and <constant> has no column,
+// subquery or parameter in it (literals, casts, now() - interval '1 hour').
+// DuckDB evaluates the constants; each such reference is then replaced in
+// the query text by the table's SQL restricted to the Parquet files whose
+// [MinTime, MaxTime] meets the range. Every other reference (joins,
+// subqueries, OR, no time filter) reads the full view, so pruning can only
+// skip files that hold no row the query could keep.
+
+// pruneQuery returns query with every prunable table reference replaced,
+// or query itself when nothing can be pruned. It never changes what the
+// query returns; on any doubt it leaves the reference alone.
+func (q *Engine) pruneQuery(ctx context.Context, c driver.Conn, db, query string) string {
+	tree, err := serializeSQL(ctx, c, query)
+	if err != nil || tree == nil {
+		return query
+	}
+	refs := findPrunable(tree, db, q.st.Catalog())
+	if len(refs) == 0 {
+		return query
+	}
+	var exprs []any
+	for _, r := range refs {
+		for _, b := range r.bounds {
+			exprs = append(exprs, b.expr)
+		}
+	}
+	vals, err := evalTimes(ctx, c, exprs)
+	if err != nil {
+		q.log.Debug("time-range pruning skipped: constant not evaluable", "err", err)
+		return query
+	}
+	type splice struct {
+		start, end int
+		text       string
+	}
+	var splices []splice
+	i := 0
+	for _, r := range refs {
+		tr := storage.TimeRange{Min: math.MinInt64, Max: math.MaxInt64}
+		for _, b := range r.bounds {
+			v := vals[i]
+			i++
+			if v == nil {
+				continue // time <op> NULL keeps no row; not worth a special case
+			}
+			switch b.op {
+			case ">", ">=":
+				tr.Min = max(tr.Min, *v)
+			case "<", "<=":
+				tr.Max = min(tr.Max, *v)
+			case "=":
+				tr.Min, tr.Max = max(tr.Min, *v), min(tr.Max, *v)
+			}
+		}
+		if tr.Min == math.MinInt64 && tr.Max == math.MaxInt64 {
+			continue
+		}
+		// A microsecond of slack on each side: DuckDB may compare in
+		// TIMESTAMP (µs) rather than TIMESTAMP_NS precision.
+		tr.Min = satAdd(tr.Min, -1000)
+		tr.Max = satAdd(tr.Max, 1000)
+		body, pruned, err := q.st.TableSQLRange(r.db, r.table, tr)
+		if err != nil || !pruned {
+			continue
+		}
+		end, ok := matchName(query, r.loc, r.names)
+		if !ok {
+			continue
+		}
+		text := "(" + body + ")"
+		if r.alias == "" {
+			text += " AS " + storage.QuoteIdent(r.table)
+		}
+		splices = append(splices, splice{r.loc, end, text})
+	}
+	if len(splices) == 0 {
+		return query
+	}
+	sort.Slice(splices, func(a, b int) bool { return splices[a].start > splices[b].start })
+	out := query
+	for _, s := range splices {
+		out = out[:s.start] + s.text + out[s.end:]
+	}
+	return out
+}
+
+func satAdd(a, b int64) int64 {
+	s := a + b
+	if b < 0 && s > a {
+		return math.MinInt64
+	}
+	if b > 0 && s < a {
+		return math.MaxInt64
+	}
+	return s
+}
+
+// serializeSQL parses query with DuckDB's parser. It returns nil for
+// statements the parser won't serialize (anything but one SELECT).
+func serializeSQL(ctx context.Context, c driver.Conn, query string) (map[string]any, error) {
+	s, err := queryString(ctx, c, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	if err != nil {
+		return nil, err
+	}
+	var tree map[string]any
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	if err := d.Decode(&tree); err != nil {
+		return nil, err
+	}
+	if tree["error"] != false {
+		return nil, nil
+	}
+	if st, _ := tree["statements"].([]any); len(st) != 1 {
+		return nil, nil
+	}
+	return tree, nil
+}
+
+func queryString(ctx context.Context, c driver.Conn, query string, args ...any) (string, error) {
+	nv := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	rows, err := c.(driver.QueryerContext).QueryContext(ctx, query, nv)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return "", err
+	}
+	s, ok := dest[0].(string)
+	if !ok {
+		return "", fmt.Errorf("query: %T where a string was expected", dest[0])
+	}
+	return s, nil
+}
+
+// tableRef is a prunable reference to a Fletch table in the query text.
+type tableRef struct {
+	loc       int      // byte offset of the table name in the query
+	names     []string // the name as written: [table] or [schema, table]
+	db, table string
+	alias     string
+	bounds    []bound
+}
+
+type bound struct {
+	op   string // "=", "<", "<=", ">", ">="
+	expr any    // a constant expression node
+}
+
+// findPrunable walks the syntax tree for SELECT nodes whose FROM is one
+// Fletch table and whose WHERE bounds time by constants.
+func findPrunable(tree map[string]any, db string, cat *catalog.Catalog) []tableRef {
+	ctes := map[string]bool{}
+	unsafe := false
+	walk(tree, func(m map[string]any) {
+		if cm, ok := m["cte_map"].(map[string]any); ok {
+			entries, _ := cm["map"].([]any)
+			for _, e := range entries {
+				if em, ok := e.(map[string]any); ok {
+					if k, ok := em["key"].(string); ok {
+						ctes[strings.ToLower(k)] = true
+					}
+				}
+			}
+		}
+		// db.table.column references would not resolve against a
+		// subquery alias; leave such queries alone.
+		if m["class"] == "COLUMN_REF" {
+			if n, _ := m["column_names"].([]any); len(n) > 2 {
+				unsafe = true
+			}
+		}
+	})
+	if unsafe {
+		return nil
+	}
+	var refs []tableRef
+	walk(tree, func(m map[string]any) {
+		if m["type"] != "SELECT_NODE" {
+			return
+		}
+		from, ok := m["from_table"].(map[string]any)
+		if !ok || from["type"] != "BASE_TABLE" || from["at_clause"] != nil {
+			return
+		}
+		r, ok := resolveRef(from, db, cat, ctes)
+		if !ok {
+			return
+		}
+		qualifier := r.alias
+		if qualifier == "" {
+			qualifier = r.names[len(r.names)-1]
+		}
+		for _, c := range conjuncts(m["where_clause"]) {
+			if b, ok := timeBound(c, qualifier); ok {
+				r.bounds = append(r.bounds, b...)
+			}
+		}
+		if len(r.bounds) > 0 {
+			refs = append(refs, r)
+		}
+	})
+	return refs
+}
+
+func resolveRef(from map[string]any, db string, cat *catalog.Catalog, ctes map[string]bool) (tableRef, bool) {
+	catName, _ := from["catalog_name"].(string)
+	schema, _ := from["schema_name"].(string)
+	table, _ := from["table_name"].(string)
+	alias, _ := from["alias"].(string)
+	loc, ok := location(from["query_location"])
+	if catName != "" || table == "" || !ok {
+		return tableRef{}, false
+	}
+	r := tableRef{loc: loc, alias: alias, db: db, names: []string{table}}
+	if schema != "" {
+		r.names = []string{schema, table}
+		d, ok := resolveName(schema, cat.Databases())
+		if !ok {
+			return tableRef{}, false
+		}
+		r.db = d
+	} else if ctes[strings.ToLower(table)] {
+		return tableRef{}, false
+	}
+	tables, err := cat.Tables(r.db)
+	if err != nil {
+		return tableRef{}, false
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.Name
+	}
+	if r.table, ok = resolveName(table, names); !ok {
+		return tableRef{}, false
+	}
+	return r, true
+}
+
+// resolveName finds name among names as DuckDB would: exactly, else the one
+// case-insensitive match.
+func resolveName(name string, names []string) (string, bool) {
+	var found []string
+	for _, n := range names {
+		if n == name {
+			return n, true
+		}
+		if strings.EqualFold(n, name) {
+			found = append(found, n)
+		}
+	}
+	if len(found) == 1 {
+		return found[0], true
+	}
+	return "", false
+}
+
+func location(v any) (int, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil || i < 0 || i > math.MaxInt32 {
+		return 0, false
+	}
+	return int(i), true
+}
+
+// conjuncts splits a WHERE clause on its top-level ANDs.
+func conjuncts(v any) []map[string]any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	if m["class"] == "CONJUNCTION" && m["type"] == "CONJUNCTION_AND" {
+		var out []map[string]any
+		children, _ := m["children"].([]any)
+		for _, c := range children {
+			out = append(out, conjuncts(c)...)
+		}
+		return out
+	}
+	return []map[string]any{m}
+}
+
+var flipOp = map[string]string{"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+var comparisonOps = map[string]string{
+	"COMPARE_EQUAL":                "=",
+	"COMPARE_LESSTHAN":             "<",
+	"COMPARE_LESSTHANOREQUALTO":    "<=",
+	"COMPARE_GREATERTHAN":          ">",
+	"COMPARE_GREATERTHANOREQUALTO": ">=",
+}
+
+// timeBound reads `time <op> constant`, `constant <op> time` or
+// `time BETWEEN constant AND constant`.
+func timeBound(c map[string]any, qualifier string) ([]bound, bool) {
+	switch c["class"] {
+	case "COMPARISON":
+		op, ok := comparisonOps[fmt.Sprint(c["type"])]
+		if !ok {
+			return nil, false
+		}
+		l, r := c["left"], c["right"]
+		switch {
+		case isTimeRef(l, qualifier) && isConstant(r):
+			return []bound{{op, r}}, true
+		case isTimeRef(r, qualifier) && isConstant(l):
+			return []bound{{flipOp[op], l}}, true
+		}
+	case "BETWEEN":
+		if c["type"] != "COMPARE_BETWEEN" || !isTimeRef(c["input"], qualifier) || !isConstant(c["lower"]) || !isConstant(c["upper"]) {
+			return nil, false
+		}
+		return []bound{{">=", c["lower"]}, {"<=", c["upper"]}}, true
+	}
+	return nil, false
+}
+
+func isTimeRef(v any, qualifier string) bool {
+	m, ok := v.(map[string]any)
+	if !ok || m["class"] != "COLUMN_REF" {
+		return false
+	}
+	names, _ := m["column_names"].([]any)
+	switch len(names) {
+	case 1:
+		return strings.EqualFold(fmt.Sprint(names[0]), catalog.TimeColumn)
+	case 2:
+		return strings.EqualFold(fmt.Sprint(names[0]), qualifier) && strings.EqualFold(fmt.Sprint(names[1]), catalog.TimeColumn)
+	}
+	return false
+}
+
+// isConstant reports whether an expression node is built only from
+// constants, casts and function calls (no columns, subqueries, parameters).
+func isConstant(v any) bool {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	switch m["class"] {
+	case "CONSTANT":
+		return true
+	case "CAST":
+		return isConstant(m["child"])
+	case "FUNCTION":
+		if m["filter"] != nil || volatile[strings.ToLower(fmt.Sprint(m["function_name"]))] {
+			return false
+		}
+		children, _ := m["children"].([]any)
+		for _, ch := range children {
+			if !isConstant(ch) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// volatile functions return a new value per call; a bound built on one could
+// differ between evaluation and the query. (now() is fixed per transaction,
+// and the query runs in the transaction that evaluated it.)
+var volatile = map[string]bool{"random": true, "setseed": true, "nextval": true, "currval": true,
+	"uuid": true, "gen_random_uuid": true, "uuidv4": true, "uuidv7": true}
+
+// evalTimes evaluates constant expression nodes as TIMESTAMP_NS, in
+// nanoseconds; nil for NULL.
+func evalTimes(ctx context.Context, c driver.Conn, exprs []any) ([]*int64, error) {
+	tree, err := serializeSQL(ctx, c, "SELECT 1")
+	if err != nil || tree == nil {
+		return nil, errors.New("query: cannot serialize a template")
+	}
+	node := tree["statements"].([]any)[0].(map[string]any)["node"].(map[string]any)
+	node["select_list"] = exprs
+	js, err := json.Marshal(tree)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := queryString(ctx, c, "SELECT json_deserialize_sql($1::JSON)", string(js))
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]string, len(exprs))
+	aliases := make([]string, len(exprs))
+	for i := range exprs {
+		aliases[i] = fmt.Sprintf("c%d", i)
+		cols[i] = fmt.Sprintf("epoch_ns(CAST(c%d AS TIMESTAMP_NS))", i)
+	}
+	stmt := "SELECT " + strings.Join(cols, ", ") + " FROM (" + sel + ") AS s(" + strings.Join(aliases, ", ") + ")"
+	rows, err := c.(driver.QueryerContext).QueryContext(ctx, stmt, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, len(exprs))
+	if err := rows.Next(dest); err != nil {
+		if err == io.EOF {
+			return nil, errors.New("query: no row")
+		}
+		return nil, err
+	}
+	out := make([]*int64, len(exprs))
+	for i, v := range dest {
+		switch v := v.(type) {
+		case nil:
+		case int64:
+			out[i] = &v
+		default:
+			return nil, fmt.Errorf("query: %T where nanoseconds were expected", v)
+		}
+	}
+	return out, nil
+}
+
+// walk calls fn on every object in a decoded JSON tree.
+func walk(v any, fn func(map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		fn(v)
+		for _, c := range v {
+			walk(c, fn)
+		}
+	case []any:
+		for _, c := range v {
+			walk(c, fn)
+		}
+	}
+}
+
+// matchName checks that query holds the (possibly schema-qualified, possibly
+// quoted) name parts at byte offset loc and returns the offset after them.
+func matchName(query string, loc int, parts []string) (int, bool) {
+	i := loc
+	for n, want := range parts {
+		if n > 0 {
+			i = skipSpace(query, i)
+			if i >= len(query) || query[i] != '.' {
+				return 0, false
+			}
+			i = skipSpace(query, i+1)
+		}
+		got, end, ok := scanIdent(query, i)
+		if !ok || !strings.EqualFold(got, want) {
+			return 0, false
+		}
+		i = end
+	}
+	return i, true
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanIdent reads one SQL identifier, "quoted" or bare, at s[i:].
+func scanIdent(s string, i int) (string, int, bool) {
+	if i >= len(s) {
+		return "", 0, false
+	}
+	if s[i] == '"' {
+		var b bytes.Buffer
+		for j := i + 1; j < len(s); j++ {
+			if s[j] != '"' {
+				b.WriteByte(s[j])
+				continue
+			}
+			if j+1 < len(s) && s[j+1] == '"' {
+				b.WriteByte('"')
+				j++
+				continue
+			}
+			return b.String(), j + 1, true
+		}
+		return "", 0, false
+	}
+	j := i
+	for j < len(s) && (s[j] == '_' || s[j] == '$' || s[j] >= 0x80 ||
+		(s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') || (j > i && s[j] >= '0' && s[j] <= '9')) {
+		j++
+	}
+	if j == i {
+		return "", 0, false
+	}
+	return s[i:j], j, true
+}
