@@ -133,10 +133,10 @@ func TestPrune_LeavesUnsafeShapesAlone(t *testing.T) {
 	// Each of these must read every day; run them before any file is gone
 	// and check the answers, then check nothing was rewritten.
 	cases := map[string]struct{ sql, want string }{
-		"OR":          {fmt.Sprintf("SELECT sum(f) FROM m WHERE time >= '%s' OR host = 'a'", lo), "1+11+21+22+31+32+41+42"},
-		"no time":     {"SELECT sum(f) FROM m WHERE host = 'b'", "2+12+22+32+42"},
-		"join":        {fmt.Sprintf("SELECT sum(m.f) FROM m JOIN m AS n USING (host, time) WHERE m.time >= '%s'", lo), "21+22+31+32+41+42"},
-		"CTE shadows": {fmt.Sprintf("WITH m AS (SELECT * FROM \"default\".m) SELECT sum(f) FROM m WHERE time < '%s'", hi), "1+2+11+12+21+22"},
+		"OR":                   {fmt.Sprintf("SELECT sum(f) FROM m WHERE time >= '%s' OR host = 'a'", lo), "1+11+21+22+31+32+41+42"},
+		"no time":              {"SELECT sum(f) FROM m WHERE host = 'b'", "2+12+22+32+42"},
+		"join":                 {fmt.Sprintf("SELECT sum(m.f) FROM m JOIN m AS n USING (host, time) WHERE m.time >= '%s'", lo), "21+22+31+32+41+42"},
+		"CTE shadows":          {fmt.Sprintf("WITH m AS (SELECT * FROM \"default\".m) SELECT sum(f) FROM m WHERE time < '%s'", hi), "1+2+11+12+21+22"},
 		"column on both sides": {"SELECT sum(f) FROM m WHERE time >= time", "1+2+11+12+21+22+31+32+41+42"},
 		"parameter-free subquery bound": {
 			"SELECT sum(f) FROM m WHERE time >= (SELECT min(time) FROM m)", "1+2+11+12+21+22+31+32+41+42"},
