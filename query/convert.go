@@ -29,6 +29,11 @@ func newConvertingReader(r array.RecordReader, mem memory.Allocator) *converting
 		switch t := f.Type.(type) {
 		case *arrow.TimestampType:
 			fields[i].Type = tsNsUTC
+		case *arrow.StructType:
+			// selector_*() returns {value, time}; its time is UTC too.
+			if st, ok := nsStructUTC(t); ok {
+				fields[i].Type = st
+			}
 		case *arrow.Decimal128Type:
 			// DuckDB widens sum(BIGINT) to HUGEINT, which reaches Arrow as
 			// decimal128(38, 0); clients (Grafana) and DataFusion expect int64.
@@ -76,9 +81,38 @@ func (c *convertingReader) Release() {
 	c.RecordReader.Release()
 }
 
+// nsStructUTC labels every timestamp[ns] inside a struct as UTC. It
+// declines (false) when the struct holds nothing to relabel or something
+// that would need copying (coarser timestamps).
+func nsStructUTC(st *arrow.StructType) (*arrow.StructType, bool) {
+	fields := append([]arrow.Field(nil), st.Fields()...)
+	changed := false
+	for i, f := range fields {
+		switch t := f.Type.(type) {
+		case *arrow.TimestampType:
+			if t.Unit != arrow.Nanosecond {
+				return nil, false
+			}
+			if t.TimeZone != "UTC" {
+				fields[i].Type, changed = tsNsUTC, true
+			}
+		case *arrow.StructType:
+			if inner, ok := nsStructUTC(t); ok {
+				fields[i].Type, changed = inner, true
+			}
+		}
+	}
+	return arrow.StructOf(fields...), changed
+}
+
 func convertColumn(col arrow.Array, mem memory.Allocator) arrow.Array {
 	if dec, ok := col.(*array.Decimal128); ok {
 		return convertDecimal(dec, mem)
+	}
+	if st, ok := col.DataType().(*arrow.StructType); ok {
+		if utc, ok := nsStructUTC(st); ok {
+			return relabel.Array(col, utc)
+		}
 	}
 	ts, ok := col.DataType().(*arrow.TimestampType)
 	if !ok {

@@ -59,10 +59,10 @@ func TestSelectors_ValueAndTime(t *testing.T) {
 	const data = `(VALUES (1, TIMESTAMP_NS '2026-01-01 00:00:03'), (5, TIMESTAMP_NS '2026-01-01 00:00:01'),
 		(NULL, TIMESTAMP_NS '2026-01-01 00:00:09'), (5, TIMESTAMP_NS '2026-01-01 00:00:02'), (0, TIMESTAMP_NS '2026-01-01 00:00:00')) t(v, ts)`
 	cases := map[string]struct{ expr, want string }{
-		"last ignores null": {"selector_last(v, ts)", `{"time":"2026-01-01T00:00:03","value":1}`},
-		"first":             {"selector_first(v, ts)", `{"time":"2026-01-01T00:00:00","value":0}`},
-		"max, earliest tie": {"selector_max(v, ts)", `{"time":"2026-01-01T00:00:01","value":5}`},
-		"min":               {"selector_min(v, ts)", `{"time":"2026-01-01T00:00:00","value":0}`},
+		"last ignores null": {"selector_last(v, ts)", `{"time":"2026-01-01T00:00:03Z","value":1}`},
+		"first":             {"selector_first(v, ts)", `{"time":"2026-01-01T00:00:00Z","value":0}`},
+		"max, earliest tie": {"selector_max(v, ts)", `{"time":"2026-01-01T00:00:01Z","value":5}`},
+		"min":               {"selector_min(v, ts)", `{"time":"2026-01-01T00:00:00Z","value":0}`},
 		"field access":      {"selector_last(v, ts)['value']", "1"},
 	}
 	for name, c := range cases {

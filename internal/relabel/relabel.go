@@ -8,10 +8,23 @@ import (
 )
 
 // Array returns a new array sharing arr's buffers with type typ, which must
-// have arr's layout. The caller releases the result; arr is not consumed.
+// have arr's layout; a struct's children are relabeled to typ's field types.
+// The caller releases the result; arr is not consumed.
 func Array(arr arrow.Array, typ arrow.DataType) arrow.Array {
-	d := arr.Data()
-	nd := array.NewData(typ, d.Len(), d.Buffers(), d.Children(), d.NullN(), d.Offset())
+	nd := data(arr.Data(), typ)
 	defer nd.Release()
 	return array.MakeFromData(nd)
+}
+
+func data(d arrow.ArrayData, typ arrow.DataType) arrow.ArrayData {
+	children := d.Children()
+	if st, ok := typ.(*arrow.StructType); ok && len(children) == st.NumFields() {
+		nc := make([]arrow.ArrayData, len(children))
+		for i, c := range children {
+			nc[i] = data(c, st.Field(i).Type)
+			defer nc[i].Release()
+		}
+		children = nc
+	}
+	return array.NewData(typ, d.Len(), d.Buffers(), children, d.NullN(), d.Offset())
 }
