@@ -42,6 +42,8 @@ type Engine struct {
 
 	mu    sync.Mutex         // serializes view refreshes
 	views map[viewKey]uint64 // installed view versions
+	// userViews are the CREATE VIEW bodies installed in DuckDB.
+	userViews map[viewKey]string
 	dbs   map[string]bool    // DuckDB schemas created
 }
 
@@ -50,7 +52,7 @@ type viewKey struct{ db, table string }
 // New installs Fletch's SQL functions in st's DuckDB and locks its
 // configuration, so client SQL can't change settings afterwards.
 func New(st *storage.Engine) (*Engine, error) {
-	q := &Engine{st: st, db: st.DB(), mem: memory.DefaultAllocator, log: slog.Default(), views: map[viewKey]uint64{}, dbs: map[string]bool{}}
+	q := &Engine{st: st, db: st.DB(), mem: memory.DefaultAllocator, log: slog.Default(), views: map[viewKey]uint64{}, userViews: map[viewKey]string{}, dbs: map[string]bool{}}
 	for _, f := range functions {
 		if _, err := q.db.Exec(f); err != nil {
 			return nil, fmt.Errorf("install SQL function: %w", err)
@@ -92,6 +94,20 @@ func (q *Engine) refresh(ctx context.Context, db string) error {
 		}
 		q.views[k] = ver
 	}
+	// Views from the catalog (CREATE VIEW) after the tables they read. One
+	// that no longer binds is left out and logged, not fatal.
+	for _, v := range q.st.Catalog().Views(db) {
+		k := viewKey{db, v.Name}
+		if body, ok := q.userViews[k]; ok && body == v.SQL {
+			continue
+		}
+		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(v.Name) + " AS " + v.SQL
+		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
+			q.log.Warn("view does not bind; leaving it out", "database", db, "view", v.Name, "err", err)
+			continue
+		}
+		q.userViews[k] = v.SQL
+	}
 	return nil
 }
 
@@ -108,10 +124,12 @@ func (r *Result) Release() {
 	r.conn.Close()
 }
 
-// Query runs one SELECT against database db and returns its rows. Errors
-// wrap ErrInvalid (bad SQL; DuckDB's message), ErrNotFound (unknown database
-// or table) or ErrNotAllowed (anything but a query).
-func (q *Engine) Query(ctx context.Context, db, query string) (*Result, error) {
+// Query runs one SELECT against database db and returns its rows. args bind
+// the statement's parameters: positional values for ? and $1, or
+// sql.NamedArg for $name. Errors wrap ErrInvalid (bad SQL; DuckDB's
+// message), ErrNotFound (unknown database or table) or ErrNotAllowed
+// (anything but a query).
+func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Result, error) {
 	if db == "" {
 		db = catalog.DefaultDatabase
 	}
@@ -145,7 +163,7 @@ func (q *Engine) Query(ctx context.Context, db, query string) (*Result, error) {
 			if err := checkStatement(c, sql); err != nil {
 				return nil, err
 			}
-			r, err := ar.QueryContext(ctx, sql)
+			r, err := ar.QueryContext(ctx, sql, args...)
 			if err != nil {
 				return nil, classify(err)
 			}
@@ -179,13 +197,13 @@ func (q *Engine) Query(ctx context.Context, db, query string) (*Result, error) {
 	return &Result{RecordReader: rdr, conn: conn}, nil
 }
 
-// Schema returns the schema Query would return for query, without running
-// it to completion (the query is planned with LIMIT 0).
-func (q *Engine) Schema(ctx context.Context, db, query string) (*arrow.Schema, error) {
-	res, err := q.Query(ctx, db, "SELECT * FROM ("+trimStatement(query)+") LIMIT 0")
+// Schema returns the schema Query would return for query with args,
+// without running it to completion (the query is planned with LIMIT 0).
+func (q *Engine) Schema(ctx context.Context, db, query string, args ...any) (*arrow.Schema, error) {
+	res, err := q.Query(ctx, db, "SELECT * FROM ("+trimStatement(query)+") LIMIT 0", args...)
 	if err != nil {
 		// Re-run as written so the error names the client's SQL.
-		res2, err2 := q.Query(ctx, db, query)
+		res2, err2 := q.Query(ctx, db, query, args...)
 		if err2 != nil {
 			return nil, err2
 		}

@@ -31,7 +31,9 @@ func code(err error) (codes.Code, int) {
 		return codes.NotFound, http.StatusNotFound
 	case errors.Is(err, query.ErrNotAllowed):
 		return codes.PermissionDenied, http.StatusForbidden
-	case errors.Is(err, errUnimplemented):
+	case errors.Is(err, catalog.ErrExists):
+		return codes.AlreadyExists, http.StatusConflict
+	case errors.Is(err, errUnimplemented), errors.Is(err, query.ErrUnsupported):
 		return codes.Unimplemented, http.StatusNotImplemented
 	}
 	return codes.Internal, http.StatusInternalServerError

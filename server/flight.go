@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"google.golang.org/grpc/codes"
@@ -39,6 +41,8 @@ type jsonTicket struct {
 	BucketN   string `json:"bucket-name"`
 	SQLQuery  string `json:"sql_query"`
 	QueryType string `json:"query_type"`
+	// Params bind $name placeholders (InfluxDB 3 clients' query parameters).
+	Params map[string]json.RawMessage `json:"params"`
 }
 
 func parseJSONTicket(b []byte) (*jsonTicket, bool) {
@@ -51,6 +55,33 @@ func parseJSONTicket(b []byte) (*jsonTicket, bool) {
 		return nil, false
 	}
 	return &t, true
+}
+
+// args turns the ticket's params into named arguments: JSON strings,
+// booleans, integers (int64) and other numbers (float64); null binds NULL.
+func (t *jsonTicket) args() ([]any, error) {
+	var args []any
+	for name, raw := range t.Params {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return nil, fmt.Errorf("%w: query parameter %q: %v", errBadRequest, name, err)
+		}
+		switch n := v.(type) {
+		case json.Number:
+			if i, err := n.Int64(); err == nil {
+				v = i
+			} else if f, err := n.Float64(); err == nil {
+				v = f
+			}
+		case string, bool, nil:
+		default:
+			return nil, fmt.Errorf("%w: query parameter %q must be a string, number, boolean or null", errBadRequest, name)
+		}
+		args = append(args, sql.Named(name, v))
+	}
+	return args, nil
 }
 
 func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {
@@ -74,15 +105,35 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 	default:
 		return status.Errorf(codes.InvalidArgument, "unknown query_type %q; use \"sql\"", t.QueryType)
 	}
-	res, err := f.s.q.Query(ctx, db, sql)
+	args, err := t.args()
+	if err != nil {
+		return grpcError(err)
+	}
+	stmt, err := f.s.q.Describe(ctx, db, sql)
+	if err != nil {
+		return grpcError(err)
+	}
+	if stmt.Update {
+		if _, err := f.s.q.Exec(ctx, db, sql); err != nil {
+			return grpcError(err)
+		}
+		w := flight.NewRecordWriter(stream, ipc.WithSchema(arrow.NewSchema(nil, nil)), ipc.WithAllocator(f.s.mem))
+		return w.Close()
+	}
+	res, err := f.s.q.Query(ctx, db, sql, args...)
 	if err != nil {
 		return grpcError(err)
 	}
 	defer res.Release()
-	w := flight.NewRecordWriter(stream, ipc.WithSchema(res.Schema()), ipc.WithAllocator(f.s.mem))
+	schema := f.s.annotate(db, res.Schema())
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(schema), ipc.WithAllocator(f.s.mem))
 	defer w.Close()
 	for res.Next() {
-		if err := w.Write(res.RecordBatch()); err != nil {
+		rec := res.RecordBatch()
+		out := array.NewRecordBatch(schema, rec.Columns(), rec.NumRows())
+		err := w.Write(out)
+		out.Release()
+		if err != nil {
 			return err
 		}
 	}
@@ -90,6 +141,133 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 		return grpcError(err)
 	}
 	return nil
+}
+
+// annotate adds InfluxDB 3's iox::column::type field metadata to a result
+// schema, as the InfluxDB 3 client libraries read it: time is the
+// timestamp; a string column named like a tag of some table in db is a tag;
+// other columns are fields typed by their Arrow type.
+func (s *Server) annotate(db string, sc *arrow.Schema) *arrow.Schema {
+	tags := map[string]bool{}
+	if tables, err := s.st.Catalog().Tables(db); err == nil {
+		for _, t := range tables {
+			for _, tag := range t.Tags() {
+				tags[tag] = true
+			}
+		}
+	}
+	fields := append([]arrow.Field(nil), sc.Fields()...)
+	for i, f := range fields {
+		var ct catalog.ColumnType
+		switch f.Type.ID() {
+		case arrow.TIMESTAMP:
+			if f.Name != catalog.TimeColumn {
+				continue
+			}
+			ct = catalog.TypeTime
+		case arrow.STRING:
+			ct = catalog.TypeString
+			if tags[f.Name] {
+				ct = catalog.TypeTag
+			}
+		case arrow.INT64:
+			ct = catalog.TypeInt64
+		case arrow.UINT64:
+			ct = catalog.TypeUint64
+		case arrow.FLOAT64:
+			ct = catalog.TypeFloat64
+		case arrow.BOOL:
+			ct = catalog.TypeBool
+		default:
+			continue
+		}
+		fields[i].Metadata = arrow.NewMetadata([]string{catalog.MetaColumnType}, []string{ct.IOxType()})
+	}
+	md := sc.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// ListFlights lists one flight per table: descriptor path [database,
+// table], the table's schema, and a ticket that reads the whole table.
+func (f *flightService) ListFlights(_ *flight.Criteria, stream flight.FlightService_ListFlightsServer) error {
+	cat := f.s.st.Catalog()
+	for _, db := range cat.Databases() {
+		tables, _ := cat.Tables(db)
+		for _, t := range tables {
+			info, err := f.tableInfo(db, t.Name)
+			if err != nil {
+				return grpcError(err)
+			}
+			if err := stream.Send(info); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// tableInfo is the FlightInfo of a whole table; its one endpoint's ticket
+// is an InfluxDB-style JSON ticket selecting every row.
+func (f *flightService) tableInfo(db, table string) (*flight.FlightInfo, error) {
+	t, err := f.s.st.Catalog().Table(db, table)
+	if err != nil {
+		return nil, err
+	}
+	sql := "SELECT * FROM " + storage.QuoteIdent(db) + "." + storage.QuoteIdent(table)
+	tkt, _ := json.Marshal(jsonTicket{Database: db, SQLQuery: sql, QueryType: "sql"})
+	return &flight.FlightInfo{
+		Schema:           flight.SerializeSchema(storage.ArrowSchema(t), f.s.mem),
+		FlightDescriptor: &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{db, table}},
+		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: tkt}}},
+		TotalRecords:     -1,
+		TotalBytes:       -1,
+	}, nil
+}
+
+// pathTable resolves a path descriptor [table] or [database, table].
+func pathTable(ctx context.Context, desc *flight.FlightDescriptor) (db, table string, err error) {
+	switch p := desc.GetPath(); len(p) {
+	case 1:
+		return databaseFromContext(ctx), p[0], nil
+	case 2:
+		return p[0], p[1], nil
+	default:
+		return "", "", status.Errorf(codes.InvalidArgument, "path descriptor must be [table] or [database, table], got %d segments", len(p))
+	}
+}
+
+// GetFlightInfo answers path descriptors with the table's flight; commands
+// go to Flight SQL.
+func (f *flightService) GetFlightInfo(ctx context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	if desc.GetType() != flight.DescriptorPATH {
+		return f.FlightServer.GetFlightInfo(ctx, desc)
+	}
+	db, table, err := pathTable(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.tableInfo(db, table)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	info.FlightDescriptor = desc
+	return info, nil
+}
+
+// GetSchema answers path descriptors with the table's schema.
+func (f *flightService) GetSchema(ctx context.Context, desc *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+	if desc.GetType() != flight.DescriptorPATH {
+		return f.FlightServer.GetSchema(ctx, desc)
+	}
+	db, table, err := pathTable(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	t, err := f.s.st.Catalog().Table(db, table)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &flight.SchemaResult{Schema: flight.SerializeSchema(storage.ArrowSchema(t), f.s.mem)}, nil
 }
 
 func firstNonEmpty(vs ...string) string {
@@ -126,14 +304,9 @@ func (f *flightService) DoPut(stream flight.FlightService_DoPutServer) error {
 	if desc == nil || desc.GetType() != flight.DescriptorPATH {
 		return f.FlightServer.DoPut(peeked)
 	}
-	var db, table string
-	switch p := desc.GetPath(); len(p) {
-	case 1:
-		db, table = databaseFromContext(stream.Context()), p[0]
-	case 2:
-		db, table = p[0], p[1]
-	default:
-		return status.Errorf(codes.InvalidArgument, "DoPut path descriptor must be [table] or [database, table], got %d segments", len(p))
+	db, table, err := pathTable(stream.Context(), desc)
+	if err != nil {
+		return err
 	}
 	rdr, err := flight.NewRecordReader(peeked, ipc.WithAllocator(f.s.mem))
 	if err != nil {

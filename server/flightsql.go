@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletchdb/fletch/storage"
+	"github.com/fletchdb/fletch/storage/catalog"
 )
 
 // catalogName is the one Flight SQL catalog; its db_schemas are Fletch's
@@ -24,8 +25,9 @@ const catalogName = "fletch"
 // carry the database and SQL, so the server keeps no per-query state.
 type sqlServer struct {
 	flightsql.BaseServer
-	s    *Server
-	info map[uint32]any
+	s        *Server
+	info     map[uint32]any
+	prepared preparedStore
 }
 
 func newSQLServer(s *Server) *sqlServer {
@@ -94,12 +96,27 @@ func dedupIDs(ids sqlInfoIDs) sqlInfoIDs {
 
 // statementHandle is the content of a statement ticket.
 type statementHandle struct {
-	Database string `json:"db"`
-	SQL      string `json:"sql"`
+	Database string `json:"db,omitempty"`
+	SQL      string `json:"sql,omitempty"`
+	// Done marks a statement that already ran (DDL) and returns no rows.
+	Done bool `json:"done,omitempty"`
 }
 
 func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	if cmd.GetTransactionId() != nil {
+		return nil, status.Error(codes.InvalidArgument, "transactions are not supported")
+	}
 	db := databaseFromContext(ctx)
+	stmt, err := srv.s.q.Describe(ctx, db, cmd.GetQuery())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if stmt.Update {
+		if _, err := srv.s.q.Exec(ctx, db, cmd.GetQuery()); err != nil {
+			return nil, grpcError(err)
+		}
+		return srv.doneInfo(desc)
+	}
 	schema, err := srv.s.q.Schema(ctx, db, cmd.GetQuery())
 	if err != nil {
 		return nil, grpcError(err)
@@ -123,13 +140,10 @@ func (srv *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.Statemen
 	if err := json.Unmarshal(tkt.GetStatementHandle(), &h); err != nil {
 		return nil, nil, status.Errorf(codes.InvalidArgument, "statement ticket is not Fletch's: %v", err)
 	}
-	res, err := srv.s.q.Query(ctx, h.Database, h.SQL)
-	if err != nil {
-		return nil, nil, grpcError(err)
+	if h.Done {
+		return emptyStream()
 	}
-	ch := make(chan flight.StreamChunk)
-	go flight.StreamChunksFromReader(ctx, res, ch)
-	return res.Schema(), ch, nil
+	return srv.runQuery(ctx, h.Database, h.SQL)
 }
 
 func (srv *sqlServer) infoFor(desc *flight.FlightDescriptor, schema *arrow.Schema) *flight.FlightInfo {
@@ -193,36 +207,73 @@ func (srv *sqlServer) GetFlightInfoTables(_ context.Context, cmd flightsql.GetTa
 // tableType is the type of every Fletch table in GetTables.
 const tableType = "table"
 
-func (srv *sqlServer) DoGetTables(_ context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+// viewType is the type of a view made with CREATE VIEW.
+const viewType = "view"
+
+func (srv *sqlServer) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	schema := schema_ref.Tables
 	if cmd.GetIncludeSchema() {
 		schema = schema_ref.TablesWithIncludedSchema
+	}
+	wantTables, wantViews := true, true
+	if types := cmd.GetTableTypes(); len(types) > 0 {
+		wantTables = containsFold(types, tableType) || containsFold(types, "BASE TABLE")
+		wantViews = containsFold(types, viewType)
 	}
 	return srv.stream(schema, func(b *array.RecordBuilder) {
 		if c := cmd.GetCatalog(); c != nil && *c != catalogName && *c != "" {
 			return
 		}
-		if types := cmd.GetTableTypes(); len(types) > 0 && !containsFold(types, tableType) && !containsFold(types, "BASE TABLE") {
-			return
+		add := func(db, name, typ string, sc *arrow.Schema) {
+			b.Field(0).(*array.StringBuilder).Append(catalogName)
+			b.Field(1).(*array.StringBuilder).Append(db)
+			b.Field(2).(*array.StringBuilder).Append(name)
+			b.Field(3).(*array.StringBuilder).Append(typ)
+			if cmd.GetIncludeSchema() {
+				b.Field(4).(*array.BinaryBuilder).Append(flight.SerializeSchema(sc, srv.s.mem))
+			}
 		}
+		match := func(p *string, name string) bool { return p == nil || likeMatch(*p, name) }
 		cat := srv.s.st.Catalog()
 		for _, db := range cat.Databases() {
-			if p := cmd.GetDBSchemaFilterPattern(); p != nil && !likeMatch(*p, db) {
+			if !match(cmd.GetDBSchemaFilterPattern(), db) {
 				continue
 			}
-			tables, _ := cat.Tables(db)
-			for _, t := range tables {
-				if p := cmd.GetTableNameFilterPattern(); p != nil && !likeMatch(*p, t.Name) {
+			type entry struct {
+				name, typ string
+				table     *catalog.Table
+			}
+			var entries []entry
+			if wantTables {
+				tables, _ := cat.Tables(db)
+				for _, t := range tables {
+					entries = append(entries, entry{t.Name, tableType, t})
+				}
+			}
+			if wantViews {
+				for _, v := range cat.Views(db) {
+					entries = append(entries, entry{v.Name, viewType, nil})
+				}
+			}
+			sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+			for _, e := range entries {
+				if !match(cmd.GetTableNameFilterPattern(), e.name) {
 					continue
 				}
-				b.Field(0).(*array.StringBuilder).Append(catalogName)
-				b.Field(1).(*array.StringBuilder).Append(db)
-				b.Field(2).(*array.StringBuilder).Append(t.Name)
-				b.Field(3).(*array.StringBuilder).Append(tableType)
+				var sc *arrow.Schema
 				if cmd.GetIncludeSchema() {
-					sc := storage.ArrowSchema(t)
-					b.Field(4).(*array.BinaryBuilder).Append(flight.SerializeSchema(sc, srv.s.mem))
+					if e.table != nil {
+						sc = storage.ArrowSchema(e.table)
+					} else {
+						var err error
+						sc, err = srv.s.q.Schema(ctx, db, "SELECT * FROM "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(e.name))
+						if err != nil {
+							srv.s.log.Warn("view schema unavailable", "database", db, "view", e.name, "err", err)
+							continue
+						}
+					}
 				}
+				add(db, e.name, e.typ, sc)
 			}
 		}
 	})
@@ -235,5 +286,6 @@ func (srv *sqlServer) GetFlightInfoTableTypes(_ context.Context, desc *flight.Fl
 func (srv *sqlServer) DoGetTableTypes(context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	return srv.stream(schema_ref.TableTypes, func(b *array.RecordBuilder) {
 		b.Field(0).(*array.StringBuilder).Append(tableType)
+		b.Field(0).(*array.StringBuilder).Append(viewType)
 	})
 }

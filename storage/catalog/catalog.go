@@ -114,6 +114,7 @@ func (t *Table) Fields() []Column {
 type Database struct {
 	Name   string            `json:"name"`
 	Tables map[string]*Table `json:"tables"`
+	Views  map[string]*View  `json:"views,omitempty"`
 }
 
 // Catalog is the set of databases. It is safe for concurrent use; every
@@ -263,6 +264,13 @@ func (c *Catalog) Ensure(db, table string, cols []Column) (*Table, bool, error) 
 	old := (*Table)(nil)
 	if d != nil {
 		old = d.Tables[table]
+		if old == nil {
+			for name := range d.Views {
+				if strings.EqualFold(name, table) {
+					return nil, false, fmt.Errorf("%w: %q is a view in database %q; a table can't take its name", ErrExists, name, db)
+				}
+			}
+		}
 	}
 	next := &Table{Database: db, Name: table}
 	if old != nil {

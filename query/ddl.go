@@ -1,0 +1,295 @@
+package query
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fletchdb/fletch/storage"
+	"github.com/fletchdb/fletch/storage/catalog"
+)
+
+// Statements that change schema. Fletch owns its catalog, so client DDL is
+// not handed to DuckDB as written: the few statements Fletch supports are
+// recognized here, applied to the catalog (saved atomically before the call
+// returns) and mirrored into DuckDB.
+//
+//	CREATE [OR REPLACE] VIEW [db.]name AS <SELECT>
+//	DROP VIEW [IF EXISTS] [db.]name
+
+type ddlKind int
+
+const (
+	ddlCreateView ddlKind = iota + 1
+	ddlDropView
+	ddlDropTable
+)
+
+type ddl struct {
+	kind     ddlKind
+	replace  bool
+	ifExists bool
+	schema   string // database named in the statement, if any
+	name     string
+	body     string // the SELECT of CREATE VIEW
+}
+
+// parseDDL recognizes a statement Fletch applies itself. ok is false for
+// anything else (which then goes to DuckDB as a query); err is set for a
+// recognized statement that is malformed.
+func parseDDL(stmt string) (d ddl, ok bool, err error) {
+	s := &scanner{src: stmt}
+	switch {
+	case s.keyword("CREATE"):
+		if s.keyword("OR") {
+			if !s.keyword("REPLACE") {
+				return d, true, fmt.Errorf("%w: expected REPLACE after CREATE OR", ErrInvalid)
+			}
+			d.replace = true
+		}
+		if !s.keyword("VIEW") {
+			return d, false, nil
+		}
+		d.kind = ddlCreateView
+		if err := s.qualifiedName(&d); err != nil {
+			return d, true, err
+		}
+		if !s.keyword("AS") {
+			return d, true, fmt.Errorf("%w: expected AS after CREATE VIEW %s", ErrInvalid, d.name)
+		}
+		d.body = strings.TrimRight(strings.TrimSpace(s.src[s.pos:]), "; \t\r\n")
+		if d.body == "" {
+			return d, true, fmt.Errorf("%w: CREATE VIEW %s has no query", ErrInvalid, d.name)
+		}
+		return d, true, nil
+	case s.keyword("DROP"):
+		switch {
+		case s.keyword("VIEW"):
+			d.kind = ddlDropView
+		case s.keyword("TABLE"):
+			d.kind = ddlDropTable
+		default:
+			return d, false, nil
+		}
+		if s.keyword("IF") {
+			if !s.keyword("EXISTS") {
+				return d, true, fmt.Errorf("%w: expected EXISTS after DROP ... IF", ErrInvalid)
+			}
+			d.ifExists = true
+		}
+		if err := s.qualifiedName(&d); err != nil {
+			return d, true, err
+		}
+		s.skip()
+		if rest := strings.TrimRight(s.src[s.pos:], "; \t\r\n"); rest != "" {
+			return d, true, fmt.Errorf("%w: unexpected %q after DROP %s", ErrInvalid, rest, d.name)
+		}
+		return d, true, nil
+	}
+	return d, false, nil
+}
+
+type scanner struct {
+	src string
+	pos int
+}
+
+// skip passes whitespace and comments.
+func (s *scanner) skip() {
+	for s.pos < len(s.src) {
+		switch {
+		case strings.ContainsRune(" \t\r\n", rune(s.src[s.pos])):
+			s.pos++
+		case strings.HasPrefix(s.src[s.pos:], "--"):
+			if i := strings.IndexByte(s.src[s.pos:], '\n'); i >= 0 {
+				s.pos += i + 1
+			} else {
+				s.pos = len(s.src)
+			}
+		case strings.HasPrefix(s.src[s.pos:], "/*"):
+			if i := strings.Index(s.src[s.pos+2:], "*/"); i >= 0 {
+				s.pos += i + 4
+			} else {
+				s.pos = len(s.src)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// keyword consumes kw (case-insensitive, whole word) if it comes next.
+func (s *scanner) keyword(kw string) bool {
+	s.skip()
+	end := s.pos + len(kw)
+	if end > len(s.src) || !strings.EqualFold(s.src[s.pos:end], kw) {
+		return false
+	}
+	if end < len(s.src) {
+		c := s.src[end]
+		if c == '_' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	s.pos = end
+	return true
+}
+
+func (s *scanner) qualifiedName(d *ddl) error {
+	var parts []string
+	for {
+		s.skip()
+		name, end, ok := scanIdent(s.src, s.pos)
+		if !ok {
+			return fmt.Errorf("%w: expected a name at %q", ErrInvalid, clip(s.src[s.pos:]))
+		}
+		if s.src[s.pos] != '"' {
+			name = strings.ToLower(name) // DuckDB folds unquoted names
+		}
+		parts = append(parts, name)
+		s.pos = end
+		s.skip()
+		if s.pos >= len(s.src) || s.src[s.pos] != '.' {
+			break
+		}
+		s.pos++
+	}
+	switch len(parts) {
+	case 1:
+		d.name = parts[0]
+	case 2:
+		d.schema, d.name = parts[0], parts[1]
+	default:
+		return fmt.Errorf("%w: name %q has too many parts; use [database.]name", ErrInvalid, strings.Join(parts, "."))
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// Exec runs a statement that changes schema (see Describe's Update) in
+// database db and returns the rows it affected (0 for DDL). Anything else
+// is ErrNotAllowed; a statement the engine rejects is ErrInvalid; a view
+// or table of a taken name is catalog.ErrExists.
+func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
+	if db == "" {
+		db = catalog.DefaultDatabase
+	}
+	d, ok, err := parseDDL(stmt)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%w: only CREATE [OR REPLACE] VIEW and DROP VIEW change schema here; send queries as queries", ErrNotAllowed)
+	}
+	if d.schema != "" {
+		db = d.schema
+	}
+	switch d.kind {
+	case ddlCreateView:
+		return 0, q.createView(ctx, db, d)
+	case ddlDropView:
+		if err := q.st.Catalog().DropView(db, d.name, d.ifExists); err != nil {
+			return 0, err
+		}
+		return 0, q.dropDuckDBView(ctx, db, d.name)
+	case ddlDropTable:
+		return 0, fmt.Errorf("%w: DROP TABLE is not supported yet (deleting persisted data is tracked with retention and delete)", errUnsupported)
+	}
+	return 0, fmt.Errorf("%w: unsupported statement", ErrNotAllowed)
+}
+
+// errUnsupported marks a statement Fletch recognizes but does not offer yet.
+var errUnsupported = errors.New("query: not supported")
+
+// ErrUnsupported is errUnsupported, for the server's error mapping.
+var ErrUnsupported = errUnsupported
+
+func (q *Engine) createView(ctx context.Context, db string, d ddl) error {
+	if _, err := q.st.Catalog().Tables(db); err != nil {
+		if err := q.st.Catalog().CreateDatabase(db); err != nil {
+			return err
+		}
+	}
+	if err := q.refresh(ctx, db); err != nil {
+		return err
+	}
+	for _, t := range mustTables(q.st.Catalog(), db) {
+		if strings.EqualFold(t, d.name) {
+			return fmt.Errorf("%w: %q is a table in database %q", catalog.ErrExists, t, db)
+		}
+	}
+	if !d.replace {
+		for _, v := range q.st.Catalog().Views(db) {
+			if v.Name == d.name {
+				return fmt.Errorf("%w: view %q in database %q (use CREATE OR REPLACE VIEW)", catalog.ErrExists, v.Name, db)
+			}
+		}
+	}
+	// Bind the body in DuckDB first: a view that can't run is refused
+	// before it reaches the catalog.
+	if err := q.installView(ctx, db, catalog.View{Name: d.name, SQL: d.body}); err != nil {
+		return err
+	}
+	if err := q.st.Catalog().PutView(db, catalog.View{Name: d.name, SQL: d.body}, true); err != nil {
+		q.dropDuckDBView(ctx, db, d.name)
+		return err
+	}
+	return nil
+}
+
+func mustTables(cat *catalog.Catalog, db string) []string {
+	ts, _ := cat.Tables(db)
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// installView creates or replaces a user view in DuckDB, checking that its
+// body is one SELECT. Unqualified names in it resolve in db.
+func (q *Engine) installView(ctx context.Context, db string, v catalog.View) error {
+	conn, err := q.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		c := dc.(driver.Conn)
+		ex := c.(driver.ExecerContext)
+		if _, err := ex.ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
+			return fmt.Errorf("use database %q: %w", db, err)
+		}
+		if err := checkStatement(c, v.SQL); err != nil {
+			return err
+		}
+		stmt := "CREATE OR REPLACE VIEW " + storage.QuoteIdent(db) + "." + storage.QuoteIdent(v.Name) + " AS " + v.SQL
+		if _, err := ex.ExecContext(ctx, stmt, nil); err != nil {
+			return classify(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.userViews[viewKey{db, v.Name}] = v.SQL
+	q.mu.Unlock()
+	return nil
+}
+
+func (q *Engine) dropDuckDBView(ctx context.Context, db, name string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.userViews, viewKey{db, name})
+	_, err := q.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(name))
+	return err
+}

@@ -1,0 +1,339 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fletchdb/fletch/query"
+)
+
+// Prepared statements live in the server between CreatePreparedStatement
+// and ClosePreparedStatement (or until idle for preparedIdle). The handle
+// is random; parameters bound by DoPut are kept with the statement.
+const (
+	preparedIdle = time.Hour
+	preparedMax  = 10000
+)
+
+type prepared struct {
+	db   string
+	sql  string
+	desc *query.Statement
+	args []any // bound parameters; nil until DoPut binds them
+	used time.Time
+}
+
+type preparedStore struct {
+	mu sync.Mutex
+	m  map[string]*prepared
+}
+
+func (ps *preparedStore) add(p *prepared) (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	h := hex.EncodeToString(b[:])
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.m == nil {
+		ps.m = map[string]*prepared{}
+	}
+	now := time.Now()
+	if len(ps.m) >= preparedMax {
+		for k, v := range ps.m {
+			if now.Sub(v.used) > preparedIdle {
+				delete(ps.m, k)
+			}
+		}
+		if len(ps.m) >= preparedMax {
+			return "", status.Errorf(codes.ResourceExhausted, "too many open prepared statements (%d); close some", preparedMax)
+		}
+	}
+	p.used = now
+	ps.m[h] = p
+	return h, nil
+}
+
+func (ps *preparedStore) get(handle []byte) (*prepared, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p, ok := ps.m[string(handle)]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "prepared statement not found: closed, expired, or from another server")
+	}
+	p.used = time.Now()
+	return p, nil
+}
+
+func (ps *preparedStore) remove(handle []byte) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	delete(ps.m, string(handle))
+}
+
+func (srv *sqlServer) CreatePreparedStatement(ctx context.Context, req flightsql.ActionCreatePreparedStatementRequest) (flightsql.ActionCreatePreparedStatementResult, error) {
+	var res flightsql.ActionCreatePreparedStatementResult
+	if req.GetTransactionId() != nil {
+		return res, status.Error(codes.InvalidArgument, "transactions are not supported")
+	}
+	db := databaseFromContext(ctx)
+	desc, err := srv.s.q.Describe(ctx, db, req.GetQuery())
+	if err != nil {
+		return res, grpcError(err)
+	}
+	p := &prepared{db: db, sql: req.GetQuery(), desc: desc}
+	fields := make([]arrow.Field, len(desc.Params))
+	for i, prm := range desc.Params {
+		fields[i] = arrow.Field{Name: "$" + prm.Name, Type: prm.Type, Nullable: true}
+	}
+	res.ParameterSchema = arrow.NewSchema(fields, nil)
+	if desc.Update {
+		// An empty dataset schema tells JDBC this is an update.
+		res.DatasetSchema = arrow.NewSchema(nil, nil)
+	} else {
+		sc, err := srv.s.q.Schema(ctx, db, p.sql, desc.NullArgs()...)
+		if err != nil {
+			return res, grpcError(err)
+		}
+		res.DatasetSchema = sc
+	}
+	h, err := srv.prepared.add(p)
+	if err != nil {
+		return res, err
+	}
+	res.Handle = []byte(h)
+	return res, nil
+}
+
+func (srv *sqlServer) ClosePreparedStatement(_ context.Context, req flightsql.ActionClosePreparedStatementRequest) error {
+	srv.prepared.remove(req.GetPreparedStatementHandle())
+	return nil
+}
+
+// DoPutPreparedStatementQuery binds parameters: the first row of the
+// stream, one column per parameter in order.
+func (srv *sqlServer) DoPutPreparedStatementQuery(_ context.Context, cmd flightsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
+	p, err := srv.prepared.get(cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return nil, err
+	}
+	args, err := readParams(p.desc, rdr)
+	if err != nil {
+		return nil, err
+	}
+	srv.prepared.mu.Lock()
+	p.args = args
+	srv.prepared.mu.Unlock()
+	return cmd.GetPreparedStatementHandle(), nil
+}
+
+func (srv *sqlServer) argsOf(p *prepared) []any {
+	srv.prepared.mu.Lock()
+	defer srv.prepared.mu.Unlock()
+	if p.args != nil {
+		return p.args
+	}
+	return p.desc.NullArgs()
+}
+
+func (srv *sqlServer) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	p, err := srv.prepared.get(cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return nil, err
+	}
+	if p.desc.Update {
+		// Clients that send every statement down the query path (ADBC's
+		// execute) see the change happen here, once.
+		if _, err := srv.s.q.Exec(ctx, p.db, p.sql); err != nil {
+			return nil, grpcError(err)
+		}
+		return srv.doneInfo(desc)
+	}
+	sc, err := srv.s.q.Schema(ctx, p.db, p.sql, srv.argsOf(p)...)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return srv.infoFor(desc, sc), nil
+}
+
+func (srv *sqlServer) DoGetPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	p, err := srv.prepared.get(cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.desc.Update {
+		return emptyStream()
+	}
+	return srv.runQuery(ctx, p.db, p.sql, srv.argsOf(p)...)
+}
+
+func (srv *sqlServer) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql.PreparedStatementUpdate, rdr flight.MessageReader) (int64, error) {
+	p, err := srv.prepared.get(cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return 0, err
+	}
+	if !p.desc.Update {
+		return 0, status.Error(codes.InvalidArgument, "this prepared statement is a query; execute it as a query")
+	}
+	n, err := srv.s.q.Exec(ctx, p.db, p.sql)
+	return n, grpcError(err)
+}
+
+func (srv *sqlServer) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
+	if cmd.GetTransactionId() != nil {
+		return 0, status.Error(codes.InvalidArgument, "transactions are not supported")
+	}
+	n, err := srv.s.q.Exec(ctx, databaseFromContext(ctx), cmd.GetQuery())
+	return n, grpcError(err)
+}
+
+// doneInfo is the FlightInfo of a statement that already ran and returns
+// no rows: an empty schema and one endpoint whose stream is empty.
+func (srv *sqlServer) doneInfo(desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	handle, _ := json.Marshal(statementHandle{Done: true})
+	tkt, err := flightsql.CreateStatementQueryTicket(handle)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "create ticket: %v", err)
+	}
+	return &flight.FlightInfo{
+		Schema:           flight.SerializeSchema(arrow.NewSchema(nil, nil), srv.s.mem),
+		FlightDescriptor: desc,
+		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: tkt}}},
+		TotalRecords:     0,
+		TotalBytes:       0,
+	}, nil
+}
+
+func emptyStream() (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	ch := make(chan flight.StreamChunk)
+	close(ch)
+	return arrow.NewSchema(nil, nil), ch, nil
+}
+
+// runQuery runs SQL and streams its result.
+func (srv *sqlServer) runQuery(ctx context.Context, db, sql string, args ...any) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	res, err := srv.s.q.Query(ctx, db, sql, args...)
+	if err != nil {
+		return nil, nil, grpcError(err)
+	}
+	ch := make(chan flight.StreamChunk)
+	go flight.StreamChunksFromReader(ctx, res, ch)
+	return res.Schema(), ch, nil
+}
+
+// readParams reads the parameter batch of a DoPut: its first row binds the
+// statement's parameters in order.
+func readParams(desc *query.Statement, rdr flight.MessageReader) ([]any, error) {
+	var rec arrow.RecordBatch
+	for rdr.Next() {
+		r := rdr.RecordBatch()
+		if r.NumRows() == 0 {
+			continue
+		}
+		if rec != nil || r.NumRows() > 1 {
+			return nil, status.Error(codes.InvalidArgument, "bind one row of parameters per execution; batches of parameter rows are not supported")
+		}
+		r.Retain()
+		rec = r
+	}
+	if err := rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, status.Errorf(codes.InvalidArgument, "read parameters: %v", err)
+	}
+	if rec == nil {
+		return desc.NullArgs(), nil
+	}
+	defer rec.Release()
+	if int(rec.NumCols()) != len(desc.Params) {
+		return nil, status.Errorf(codes.InvalidArgument, "statement has %d parameters, got %d columns", len(desc.Params), rec.NumCols())
+	}
+	args := make([]any, len(desc.Params))
+	for i, p := range desc.Params {
+		v, err := arrowValue(rec.Column(i), 0)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "parameter %d (%s): %v", i+1, rec.ColumnName(i), err)
+		}
+		if p.Named() {
+			args[i] = sql.Named(p.Name, v)
+		} else {
+			args[i] = v
+		}
+	}
+	return args, nil
+}
+
+// arrowValue is the Go value of arr[i] for binding: int64, uint64, float64,
+// string, bool, []byte, time.Time or nil. Dense and sparse unions (as
+// flightsql-dbapi sends parameters) yield their child's value.
+func arrowValue(arr arrow.Array, i int) (any, error) {
+	if arr.IsNull(i) {
+		return nil, nil
+	}
+	switch a := arr.(type) {
+	case *array.Null:
+		return nil, nil
+	case *array.Boolean:
+		return a.Value(i), nil
+	case *array.Int8:
+		return int64(a.Value(i)), nil
+	case *array.Int16:
+		return int64(a.Value(i)), nil
+	case *array.Int32:
+		return int64(a.Value(i)), nil
+	case *array.Int64:
+		return a.Value(i), nil
+	case *array.Uint8:
+		return uint64(a.Value(i)), nil
+	case *array.Uint16:
+		return uint64(a.Value(i)), nil
+	case *array.Uint32:
+		return uint64(a.Value(i)), nil
+	case *array.Uint64:
+		return a.Value(i), nil
+	case *array.Float16:
+		return float64(a.Value(i).Float32()), nil
+	case *array.Float32:
+		return float64(a.Value(i)), nil
+	case *array.Float64:
+		return a.Value(i), nil
+	case *array.String:
+		return a.Value(i), nil
+	case *array.LargeString:
+		return a.Value(i), nil
+	case *array.StringView:
+		return a.Value(i), nil
+	case *array.Binary:
+		return append([]byte(nil), a.Value(i)...), nil
+	case *array.LargeBinary:
+		return append([]byte(nil), a.Value(i)...), nil
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		return a.Value(i).ToTime(unit).UTC(), nil
+	case *array.Date32:
+		return a.Value(i).ToTime().UTC(), nil
+	case *array.Date64:
+		return a.Value(i).ToTime().UTC(), nil
+	case *array.Decimal128:
+		return a.Value(i).ToFloat64(a.DataType().(*arrow.Decimal128Type).Scale), nil
+	case *array.DenseUnion:
+		return arrowValue(a.Field(a.ChildID(i)), int(a.ValueOffset(i)))
+	case *array.SparseUnion:
+		return arrowValue(a.Field(a.ChildID(i)), i)
+	}
+	return nil, fmt.Errorf("parameters of type %s are not supported", arr.DataType())
+}
