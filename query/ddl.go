@@ -18,6 +18,7 @@ import (
 //
 //	CREATE [OR REPLACE] VIEW [db.]name AS <SELECT>
 //	DROP VIEW [IF EXISTS] [db.]name
+//	DROP TABLE [IF EXISTS] [db.]name    (its buffer, Parquet files and schema)
 
 type ddlKind int
 
@@ -187,7 +188,7 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		return 0, err
 	}
 	if !ok {
-		return 0, fmt.Errorf("%w: only CREATE [OR REPLACE] VIEW and DROP VIEW change schema here; send queries as queries", ErrNotAllowed)
+		return 0, fmt.Errorf("%w: only CREATE [OR REPLACE] VIEW, DROP VIEW and DROP TABLE change schema here; send queries as queries", ErrNotAllowed)
 	}
 	if d.schema != "" {
 		db = d.schema
@@ -201,7 +202,7 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		}
 		return 0, q.dropDuckDBView(ctx, db, d.name)
 	case ddlDropTable:
-		return 0, fmt.Errorf("%w: DROP TABLE is not supported yet (deleting persisted data is tracked with retention and delete)", errUnsupported)
+		return 0, q.dropTable(ctx, db, d)
 	}
 	return 0, fmt.Errorf("%w: unsupported statement", ErrNotAllowed)
 }
@@ -292,4 +293,22 @@ func (q *Engine) dropDuckDBView(ctx context.Context, db, name string) error {
 	delete(q.userViews, viewKey{db, name})
 	_, err := q.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(name))
 	return err
+}
+
+func (q *Engine) dropTable(ctx context.Context, db string, d ddl) error {
+	names := mustTables(q.st.Catalog(), db)
+	name, ok := resolveName(d.name, names)
+	if !ok {
+		if d.ifExists {
+			return nil
+		}
+		return fmt.Errorf("%w: table %q in database %q", ErrNotFound, d.name, db)
+	}
+	if err := q.st.DropTable(ctx, db, name); err != nil {
+		if d.ifExists && errors.Is(err, catalog.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	return q.refresh(ctx, db)
 }

@@ -41,7 +41,7 @@ type Engine struct {
 	noPrune bool
 
 	mu    sync.Mutex         // serializes view refreshes
-	views map[viewKey]uint64 // installed view versions
+	views map[viewKey]string // installed table view bodies
 	// userViews are the CREATE VIEW bodies installed in DuckDB.
 	userViews map[viewKey]string
 	dbs   map[string]bool    // DuckDB schemas created
@@ -52,7 +52,7 @@ type viewKey struct{ db, table string }
 // New installs Fletch's SQL functions in st's DuckDB and locks its
 // configuration, so client SQL can't change settings afterwards.
 func New(st *storage.Engine) (*Engine, error) {
-	q := &Engine{st: st, db: st.DB(), mem: memory.DefaultAllocator, log: slog.Default(), views: map[viewKey]uint64{}, userViews: map[viewKey]string{}, dbs: map[string]bool{}}
+	q := &Engine{st: st, db: st.DB(), mem: memory.DefaultAllocator, log: slog.Default(), views: map[viewKey]string{}, userViews: map[viewKey]string{}, dbs: map[string]bool{}}
 	for _, f := range functions {
 		if _, err := q.db.Exec(f); err != nil {
 			return nil, fmt.Errorf("install SQL function: %w", err)
@@ -65,13 +65,28 @@ func New(st *storage.Engine) (*Engine, error) {
 }
 
 // refresh brings the DuckDB schema of db and its table views up to date.
+//
+// Every database is refreshed, since a query may name db.table in any;
+// a view is rebuilt only when its SQL changed.
 func (q *Engine) refresh(ctx context.Context, db string) error {
-	tables, err := q.st.Catalog().Tables(db)
-	if err != nil {
+	if _, err := q.st.Catalog().Tables(db); err != nil {
 		return fmt.Errorf("%w: database %q", ErrNotFound, db)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	for _, d := range q.st.Catalog().Databases() {
+		if err := q.refreshLocked(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (q *Engine) refreshLocked(ctx context.Context, db string) error {
+	tables, err := q.st.Catalog().Tables(db)
+	if err != nil {
+		return nil // dropped meanwhile
+	}
 	schema := storage.QuoteIdent(db)
 	if !q.dbs[db] {
 		if _, err := q.db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
@@ -79,20 +94,31 @@ func (q *Engine) refresh(ctx context.Context, db string) error {
 		}
 		q.dbs[db] = true
 	}
+	live := map[string]bool{}
 	for _, t := range tables {
-		body, ver, err := q.st.TableSQL(db, t.Name)
+		live[t.Name] = true
+		body, _, err := q.st.TableSQL(db, t.Name)
 		if err != nil {
 			return err
 		}
 		k := viewKey{db, t.Name}
-		if v, ok := q.views[k]; ok && v == ver {
+		if q.views[k] == body {
 			continue
 		}
 		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(t.Name) + " AS " + body
 		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("refresh view %s.%s: %w", db, t.Name, err)
 		}
-		q.views[k] = ver
+		q.views[k] = body
+	}
+	// Tables dropped since the last refresh.
+	for k := range q.views {
+		if k.db == db && !live[k.table] {
+			if _, err := q.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+schema+"."+storage.QuoteIdent(k.table)); err != nil {
+				return fmt.Errorf("drop view %s.%s: %w", db, k.table, err)
+			}
+			delete(q.views, k)
+		}
 	}
 	// Views from the catalog (CREATE VIEW) after the tables they read. One
 	// that no longer binds is left out and logged, not fatal.

@@ -14,7 +14,11 @@ package query
 // its time. Rows where value is NULL are ignored. Ties: selector_first/last
 // pick one of the rows sharing the extreme time; selector_min/max pick the
 // earliest time among rows sharing the extreme value.
+//
+// from_unixtime(seconds) is DataFusion's: a TIMESTAMP_NS from seconds since
+// the epoch (Superset emits it for epoch-second columns).
 var functions = []string{
+	`CREATE OR REPLACE MACRO from_unixtime(s) AS make_timestamp_ns(CAST(s AS BIGINT) * 1000000000)`,
 	`CREATE OR REPLACE MACRO date_bin(stride, ts) AS
 	  make_timestamp_ns(epoch_ns(ts::TIMESTAMP_NS)
 	    - (((epoch_ns(ts::TIMESTAMP_NS) % epoch_ns(TIMESTAMP_NS '1970-01-01' + stride))

@@ -151,6 +151,10 @@ func checkBatch(b TableBatch) error {
 	return nil
 }
 
+// Columns returns the catalog columns of a normalized schema (one whose
+// fields carry iox::column::type metadata, as ingest builds them).
+func Columns(sc *arrow.Schema) []catalog.Column { return columnsOf(sc) }
+
 func columnsOf(sc *arrow.Schema) []catalog.Column {
 	cols := make([]catalog.Column, 0, sc.NumFields())
 	for _, f := range sc.Fields() {
@@ -165,9 +169,10 @@ func columnsOf(sc *arrow.Schema) []catalog.Column {
 func (e *Engine) applyRecord(ctx context.Context, db string, seq uint64, batches []TableBatch, replaying bool) error {
 	var row uint64
 	for _, b := range batches {
-		if replaying {
-			// The catalog was saved before the record was appended, so this
-			// only matters for a catalog file restored from an older copy.
+		// The catalog was saved before the record was appended; the table
+		// is missing only if it was dropped since (or, replaying, if a drop
+		// later in the WAL removed it), so it is made again.
+		{
 			if _, _, err := e.cat.Ensure(db, b.Table, columnsOf(b.Record.Schema())); err != nil {
 				e.log.Error("replay: skipping batch", "database", db, "table", b.Table, "seq", seq, "err", err)
 				continue

@@ -191,6 +191,14 @@ func (e *Engine) replay() error {
 	start := time.Now()
 	var records, rows int
 	err := e.wal.Replay(e.manifest.PersistedSeq, func(seq uint64, payload []byte) error {
+		if len(payload) > 0 && payload[0] == dropRecordVersion {
+			db, table, err := decodeDropRecord(payload)
+			if err != nil {
+				return fmt.Errorf("replay WAL record %d: %w", seq, err)
+			}
+			records++
+			return e.applyDrop(context.Background(), db, table)
+		}
 		db, batches, err := decodeWriteRecord(payload, e.mem)
 		if err != nil {
 			return fmt.Errorf("replay WAL record %d: %w", seq, err)

@@ -82,3 +82,15 @@ func (c *Catalog) Views(db string) []View {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// DropTable removes a table from db; a missing one is ErrNotFound.
+func (c *Catalog) DropTable(db, table string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.dbs[db]
+	if !ok || d.Tables[table] == nil {
+		return fmt.Errorf("%w: table %q in database %q", ErrNotFound, table, db)
+	}
+	delete(d.Tables, table)
+	return c.saveLocked()
+}
