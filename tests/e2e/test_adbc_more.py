@@ -38,7 +38,7 @@ GAP_INGEST = ("DoPut(CommandStatementIngest) is not implemented: NOT_IMPLEMENTED
               "'DoPutCommandStatementIngest not implemented'. Expected: modes create / append / "
               "replace / create_append per TableDefinitionOptions, reply DoPutUpdateResult")
 GAP_DDL = ("DDL through the query path is refused: PERMISSION_DENIED 'statement not allowed: only "
-           "queries (SELECT, EXPLAIN) may run here; this statement is CREATE'. Expected "
+           "queries (SELECT, EXPLAIN) may run here; this statement is CREATE' (or DROP). Expected "
            "CREATE VIEW / DROP TABLE to take effect in the connection's database")
 
 
