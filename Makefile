@@ -23,8 +23,7 @@ test-go:
 test-e2e: build
 	FLETCH_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -c tests/e2e/pytest.ini tests/e2e
 
-# The Grafana Flight SQL datasource's calls, in Go against the built binary. Tests of
-# server work not done yet skip; FLETCH_PENDING=1 runs them.
+# The Grafana Flight SQL datasource's calls, in Go against the built binary.
 test-grafana: build
 	FLETCH_BIN=$(CURDIR)/$(BIN) $(GO) test -tags $(TAGS) -count=1 ./tests/grafana
 

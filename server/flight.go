@@ -194,7 +194,7 @@ func (f *flightService) ListFlights(_ *flight.Criteria, stream flight.FlightServ
 	for _, db := range cat.Databases() {
 		tables, _ := cat.Tables(db)
 		for _, t := range tables {
-			info, err := f.tableInfo(db, t.Name)
+			info, err := f.tableInfo(stream.Context(), db, t.Name)
 			if err != nil {
 				return grpcError(err)
 			}
@@ -207,16 +207,17 @@ func (f *flightService) ListFlights(_ *flight.Criteria, stream flight.FlightServ
 }
 
 // tableInfo is the FlightInfo of a whole table; its one endpoint's ticket
-// is an InfluxDB-style JSON ticket selecting every row.
-func (f *flightService) tableInfo(db, table string) (*flight.FlightInfo, error) {
-	t, err := f.s.st.Catalog().Table(db, table)
+// is an InfluxDB-style JSON ticket selecting every row, and its schema is
+// that ticket's stream schema.
+func (f *flightService) tableInfo(ctx context.Context, db, table string) (*flight.FlightInfo, error) {
+	sc, err := f.tableSchema(ctx, db, table)
 	if err != nil {
 		return nil, err
 	}
 	sql := "SELECT * FROM " + storage.QuoteIdent(db) + "." + storage.QuoteIdent(table)
 	tkt, _ := json.Marshal(jsonTicket{Database: db, SQLQuery: sql, QueryType: "sql"})
 	return &flight.FlightInfo{
-		Schema:           flight.SerializeSchema(storage.ArrowSchema(t), f.s.mem),
+		Schema:           flight.SerializeSchema(sc, f.s.mem),
 		FlightDescriptor: &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{db, table}},
 		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: tkt}}},
 		TotalRecords:     -1,
@@ -246,7 +247,7 @@ func (f *flightService) GetFlightInfo(ctx context.Context, desc *flight.FlightDe
 	if err != nil {
 		return nil, err
 	}
-	info, err := f.tableInfo(db, table)
+	info, err := f.tableInfo(ctx, db, table)
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -263,11 +264,23 @@ func (f *flightService) GetSchema(ctx context.Context, desc *flight.FlightDescri
 	if err != nil {
 		return nil, err
 	}
-	t, err := f.s.st.Catalog().Table(db, table)
+	sc, err := f.tableSchema(ctx, db, table)
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	return &flight.SchemaResult{Schema: flight.SerializeSchema(storage.ArrowSchema(t), f.s.mem)}, nil
+	return &flight.SchemaResult{Schema: flight.SerializeSchema(sc, f.s.mem)}, nil
+}
+
+// tableSchema is the schema DoGet streams for a whole table.
+func (f *flightService) tableSchema(ctx context.Context, db, table string) (*arrow.Schema, error) {
+	if _, err := f.s.st.Catalog().Table(db, table); err != nil {
+		return nil, err
+	}
+	sc, err := f.s.q.Schema(ctx, db, "SELECT * FROM "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(table))
+	if err != nil {
+		return nil, err
+	}
+	return f.s.annotate(db, sc), nil
 }
 
 func firstNonEmpty(vs ...string) string {

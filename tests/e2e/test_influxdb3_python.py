@@ -45,13 +45,6 @@ WEATHER_IOX = {
     "time": "iox::column_type::timestamp",
 }
 
-GAP_PARAMS = ("DoGet JSON ticket 'params' are ignored: the $name placeholders reach DuckDB "
-              "unbound and the query fails INVALID_ARGUMENT 'incorrect argument count for "
-              "command: have 0 want N'; expected params bound to $name")
-GAP_IOX = ("DoGet (JSON ticket) result fields carry no 'iox::column::type' metadata; expected "
-           "tag / field::<type> / timestamp on every column the query selects from a table")
-
-
 def _client(srv, **kw) -> InfluxDBClient3:
     return InfluxDBClient3(host=srv.http_url, database=DB, token="x", **kw)
 
@@ -167,14 +160,12 @@ def test_v2_write_error_is_influxdb_error(client):
     assert "line 1" in str(ei.value), str(ei.value)
 
 
-@pytest.mark.xfail(reason=GAP_PARAMS, strict=False)
 def test_query_parameters_bind_to_dollar_names(client):
     t = client.query("SELECT station, temp, time FROM weather WHERE station = $station "
                      "ORDER BY time", query_parameters={"station": "s1"})
     assert rows(t) == [(s, temp, ts) for s, _, temp, _, _, _, ts in WEATHER if s == "s1"]
 
 
-@pytest.mark.xfail(reason=GAP_PARAMS, strict=False)
 def test_query_parameters_typed_values(client):
     """params values keep their JSON type: a number compares as a number."""
     t = client.query("SELECT station, hum FROM weather WHERE hum > $min AND ok = $ok "
@@ -184,14 +175,12 @@ def test_query_parameters_typed_values(client):
     assert rows(t) == want
 
 
-@pytest.mark.xfail(reason=GAP_IOX, strict=False)
 def test_result_fields_carry_iox_column_type(client):
     t = client.query("SELECT * FROM weather", mode="all")
     got = {f.name: (f.metadata or {}).get(IOX_TYPE, b"").decode() for f in t.schema}
     assert got == WEATHER_IOX
 
 
-@pytest.mark.xfail(reason=GAP_IOX, strict=False)
 def test_result_fields_carry_iox_column_type_uinteger(client):
     schema = client.query("SELECT dev, bytes, time FROM counters", mode="schema")
     got = {f.name: (f.metadata or {}).get(IOX_TYPE, b"").decode() for f in schema}

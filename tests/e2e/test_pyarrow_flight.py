@@ -41,14 +41,6 @@ DISK_COLUMNS = {"dev": pa.string(), "free": pa.float64(), "time": TS_NS_UTC}
 
 TABLES = {(DB, "cpu"): CPU_COLUMNS, (DB, "mem"): MEM_COLUMNS, ("default", "disk"): DISK_COLUMNS}
 
-GAP_LIST = ("ListFlights is not implemented: Fletch answers UNIMPLEMENTED "
-            "'method ListFlights not implemented'; expected one FlightInfo per table")
-GAP_PATH = ("GetFlightInfo/GetSchema with a PATH descriptor fall through to Flight SQL, which "
-            "answers INVALID_ARGUMENT 'could not unmarshal Any to a command type: proto: invalid "
-            "empty type URL'; expected the table's schema and one endpoint whose ticket DoGet "
-            "returns the table's rows")
-
-
 @pytest.fixture(scope="module")
 def srv(module_server):
     s = module_server()
@@ -104,7 +96,6 @@ def test_select_star_schema_matches_written_types(srv):
         assert columns(select_star_schema(srv, db, table)) == cols, (db, table)
 
 
-@pytest.mark.xfail(reason=GAP_LIST, strict=False)
 def test_list_flights_one_info_per_table(srv, client):
     infos = list(client.list_flights(options=opts()))
     got = {}
@@ -120,7 +111,6 @@ def test_list_flights_one_info_per_table(srv, client):
         assert bare(info.schema) == select_star_schema(srv, *key), key
 
 
-@pytest.mark.xfail(reason=GAP_PATH, strict=False)
 def test_get_flight_info_path_table_uses_header_database(srv, client):
     """for_path("cpu") resolves in the database the `database` header names."""
     info = client.get_flight_info(flight.FlightDescriptor.for_path("cpu"), options=opts(DB))
@@ -129,7 +119,6 @@ def test_get_flight_info_path_table_uses_header_database(srv, client):
     assert sorted_rows(got, CPU_ORDER) == CPU_ROWS
 
 
-@pytest.mark.xfail(reason=GAP_PATH, strict=False)
 def test_get_flight_info_path_table_default_database(srv, client):
     info = client.get_flight_info(flight.FlightDescriptor.for_path("disk"), options=opts())
     assert columns(info.schema) == DISK_COLUMNS
@@ -137,7 +126,6 @@ def test_get_flight_info_path_table_default_database(srv, client):
     assert sorted_rows(got, ["dev", "free", "time"]) == [("sda", 0.25, T0)]
 
 
-@pytest.mark.xfail(reason=GAP_PATH, strict=False)
 def test_get_flight_info_path_db_table(srv, client):
     info = client.get_flight_info(flight.FlightDescriptor.for_path(DB, "mem"), options=opts())
     assert columns(info.schema) == MEM_COLUMNS
@@ -146,15 +134,12 @@ def test_get_flight_info_path_db_table(srv, client):
     assert sorted_rows(got, ["host", "used", "time"]) == [("a", 10, T0), ("b", 20, T0 + SEC)]
 
 
-@pytest.mark.xfail(reason=GAP_PATH, strict=False)
 def test_get_schema_path(srv, client):
     res = client.get_schema(flight.FlightDescriptor.for_path(DB, "cpu"), options=opts())
     assert bare(res.schema) == select_star_schema(srv, DB, "cpu")
     assert columns(res.schema) == CPU_COLUMNS
 
 
-@pytest.mark.xfail(reason=GAP_PATH + " (for an unknown table: expected NOT_FOUND naming it)",
-                   strict=False)
 def test_get_flight_info_unknown_table_is_not_found(client):
     # pyarrow turns gRPC NOT_FOUND into ArrowKeyError (not a FlightError subclass).
     with pytest.raises(pa.ArrowKeyError) as ei:

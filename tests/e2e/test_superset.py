@@ -220,10 +220,6 @@ def test_schema_qualified_table(engine):
     assert run(engine, f"SELECT count(*) FROM {DB}.events") == [(len(POINTS),)]
 
 
-@pytest.mark.xfail(reason="DuckDB has no from_unixtime(): the query fails INVALID_ARGUMENT "
-                          "'Scalar Function with name from_unixtime does not exist'; expected "
-                          "from_unixtime(epoch seconds) -> timestamp, as DataFusion has",
-                   strict=False)
 def test_from_unixtime_epoch_seconds(engine):
     lo, hi = BASE, BASE + 10 * 60 * SEC
     sql = (f"SELECT DATE_TRUNC('minute', from_unixtime(ts_s)) AS __timestamp, count(*) "

@@ -4,8 +4,7 @@
 // resources, and its macros as they expand.
 //
 // The binary comes from $FLETCH_BIN (`make test-grafana` builds it and sets it); without
-// it every test skips. Tests for server work that is not done yet skip with the gap they
-// found unless FLETCH_PENDING=1.
+// it every test skips.
 package grafana_test
 
 import (
@@ -37,15 +36,6 @@ const readyTimeout = 60 * time.Second
 type fletch struct {
 	addr    string
 	logPath string
-}
-
-// pending skips a test that asserts server behaviour not implemented yet, unless
-// FLETCH_PENDING=1. gap says what the server does today and what the client needs.
-func pending(t *testing.T, gap string) {
-	t.Helper()
-	if os.Getenv("FLETCH_PENDING") != "1" {
-		t.Skipf("pending server work (FLETCH_PENDING=1 runs it): %s", gap)
-	}
 }
 
 // startFletch starts $FLETCH_BIN on a free loopback port and waits for /health. The
