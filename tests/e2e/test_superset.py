@@ -247,3 +247,21 @@ def test_cursor_description_types(engine):
         assert got == [(h, v, n, t) for h, v, n, _, t in sorted(POINTS, key=lambda p: p[4])[:2]]
     finally:
         conn.close()
+
+
+def test_dbapi_parameters_as_dense_unions(engine):
+    """flightsql-dbapi binds each parameter as a dense union of int/float/str/bytes/bool."""
+    conn = engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT count(*), sum(n) FROM events WHERE host = ? AND n >= ? AND value > ?",
+                    ["a", 10, -0.3])
+        want = [p for p in POINTS if p[0] == "a" and p[2] >= 10 and p[1] > -0.3]
+        assert [tuple(r) for r in cur.fetchall()] == [(len(want), sum(p[2] for p in want))]
+        # The same statement text with other values: nothing cached from the first run.
+        cur.execute("SELECT count(*), sum(n) FROM events WHERE host = ? AND n >= ? AND value > ?",
+                    ["b", 0, 0.0])
+        want = [p for p in POINTS if p[0] == "b" and p[1] > 0.0]
+        assert [tuple(r) for r in cur.fetchall()] == [(len(want), sum(p[2] for p in want))]
+    finally:
+        conn.close()
