@@ -193,6 +193,9 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 	if d.schema != "" {
 		db = d.schema
 	}
+	if scope, ok := scopeOf(ctx); ok && db != scope {
+		return 0, fmt.Errorf("%w: these credentials change database %q, not %q", ErrNotAllowed, scope, db)
+	}
 	switch d.kind {
 	case ddlCreateView:
 		return 0, q.createView(ctx, db, d)
@@ -268,6 +271,9 @@ func (q *Engine) installView(ctx context.Context, db string, v catalog.View) err
 		ex := c.(driver.ExecerContext)
 		if _, err := ex.ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
 			return fmt.Errorf("use database %q: %w", db, err)
+		}
+		if err := q.checkScope(ctx, c, db, v.SQL); err != nil {
+			return err
 		}
 		if err := checkStatement(c, v.SQL); err != nil {
 			return err

@@ -179,6 +179,9 @@ func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Res
 			return err
 		}
 		defer ex.ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil)
+		if err := q.checkScope(ctx, c, db, query); err != nil {
+			return err
+		}
 		ar, err := duckdb.NewArrowFromConn(c)
 		if err != nil {
 			return err

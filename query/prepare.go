@@ -80,6 +80,9 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 		if _, err := c.(driver.ExecerContext).ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
 			return fmt.Errorf("use database %q: %w", db, err)
 		}
+		if err := q.checkScope(ctx, c, db, stmt); err != nil {
+			return err
+		}
 		if err := checkStatement(c, stmt); err != nil {
 			return err
 		}
