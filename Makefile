@@ -31,8 +31,7 @@ test-e2e: build
 test-grafana: build
 	FLETCH_BIN=$(CURDIR)/$(BIN) $(GO) test -tags $(TAGS) -count=1 ./tests/grafana
 
-# The Arrow Flight SQL JDBC driver (DBeaver, Tableau) against the real binary; tests tagged
-# "pending" wait for server features (run them with -DexcludedGroups=, see clients/java).
+# The Arrow Flight SQL JDBC driver (DBeaver, Tableau) against the real binary.
 test-java: build
 	cd clients/java && $(MVN) $(MVN_QUIET) -Dfletch.bin=$(CURDIR)/$(BIN) test
 

@@ -179,6 +179,7 @@ func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Res
 			return err
 		}
 		defer ex.ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil)
+		query = stripCatalog(ctx, c, query)
 		if err := q.checkScope(ctx, c, db, query); err != nil {
 			return err
 		}

@@ -80,6 +80,7 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 		if _, err := c.(driver.ExecerContext).ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
 			return fmt.Errorf("use database %q: %w", db, err)
 		}
+		stmt = stripCatalog(ctx, c, stmt)
 		if err := q.checkScope(ctx, c, db, stmt); err != nil {
 			return err
 		}
@@ -127,7 +128,10 @@ func paramArrowType(t duckdb.Type) arrow.DataType {
 	case duckdb.TYPE_FLOAT, duckdb.TYPE_DOUBLE, duckdb.TYPE_DECIMAL:
 		return arrow.PrimitiveTypes.Float64
 	case duckdb.TYPE_TIMESTAMP, duckdb.TYPE_TIMESTAMP_S, duckdb.TYPE_TIMESTAMP_MS, duckdb.TYPE_TIMESTAMP_NS, duckdb.TYPE_TIMESTAMP_TZ:
-		return tsNsUTC
+		// Milliseconds: the Flight SQL JDBC driver (18.x) writes epoch
+		// milliseconds whatever unit is declared. Clients sending their
+		// own type (ADBC, pyarrow) keep their precision.
+		return &arrow.TimestampType{Unit: arrow.Millisecond}
 	case duckdb.TYPE_DATE:
 		return arrow.FixedWidthTypes.Date32
 	case duckdb.TYPE_BLOB:

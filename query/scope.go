@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"sort"
 	"strings"
+
+	"github.com/fletchdb/fletch/storage"
 )
 
 // Database scope. A client whose credentials name one database must not
@@ -100,4 +103,48 @@ func stripExplain(query string) string {
 	}
 	s.keyword("ANALYZE")
 	return s.src[s.pos:]
+}
+
+// CatalogName is the one catalog Fletch shows Flight SQL clients; its
+// schemas are the databases. JDBC tools write fully qualified names
+// (fletch.db.table), which DuckDB would look up as its own catalog.
+const CatalogName = "fletch"
+
+// stripCatalog rewrites catalog-qualified table names fletch.db.table to
+// db.table, at the byte offsets DuckDB's parser reports.
+func stripCatalog(ctx context.Context, c driver.Conn, query string) string {
+	if !strings.Contains(strings.ToLower(query), CatalogName) {
+		return query
+	}
+	tree, err := serializeSQL(ctx, c, query)
+	if err != nil || tree == nil {
+		return query
+	}
+	type splice struct {
+		start, end int
+		text       string
+	}
+	var splices []splice
+	walk(tree, func(m map[string]any) {
+		if m["type"] != "BASE_TABLE" {
+			return
+		}
+		catName, _ := m["catalog_name"].(string)
+		schema, _ := m["schema_name"].(string)
+		table, _ := m["table_name"].(string)
+		loc, ok := location(m["query_location"])
+		if !ok || schema == "" || !strings.EqualFold(catName, CatalogName) {
+			return
+		}
+		end, ok := matchName(query, loc, []string{catName, schema, table})
+		if !ok {
+			return
+		}
+		splices = append(splices, splice{loc, end, storage.QuoteIdent(schema) + "." + storage.QuoteIdent(table)})
+	})
+	sort.Slice(splices, func(a, b int) bool { return splices[a].start > splices[b].start })
+	for _, s := range splices {
+		query = query[:s.start] + s.text + query[s.end:]
+	}
+	return query
 }

@@ -13,13 +13,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletchdb/fletch/query"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
 )
 
 // catalogName is the one Flight SQL catalog; its db_schemas are Fletch's
 // databases, so "database.table" as listed by GetTables resolves in SQL.
-const catalogName = "fletch"
+const catalogName = query.CatalogName
 
 // sqlServer implements Flight SQL over the query engine. Statement tickets
 // carry the database and SQL, so the server keeps no per-query state.
@@ -33,6 +34,12 @@ type sqlServer struct {
 func newSQLServer(s *Server) *sqlServer {
 	srv := &sqlServer{s: s, info: map[uint32]any{}}
 	srv.Alloc = s.mem
+	register := func(id flightsql.SqlInfo, v any) {
+		if err := srv.RegisterSqlInfo(id, v); err != nil {
+			panic(err) // the tables here are static; a bad entry is a bug
+		}
+		srv.info[uint32(id)] = v
+	}
 	for id, v := range map[flightsql.SqlInfo]any{
 		flightsql.SqlInfoFlightSqlServerName:                        "Fletch",
 		flightsql.SqlInfoFlightSqlServerVersion:                     Version,
@@ -62,10 +69,72 @@ func newSQLServer(s *Server) *sqlServer {
 			"epoch", "epoch_ns", "make_timestamp_ns", "time_bucket", "strftime", "strptime",
 			"selector_first", "selector_last", "selector_min", "selector_max"},
 	} {
-		if err := srv.RegisterSqlInfo(id, v); err != nil {
-			panic(err) // the table above is static; a bad entry is a bug
-		}
-		srv.info[uint32(id)] = v
+		register(id, v)
+	}
+	// What JDBC's DatabaseMetaData getters read (DBeaver calls them on
+	// connect); each must use the union member the driver casts to.
+	for id, v := range map[uint32]any{
+		513: `\`,                 // search string escape
+		514: "",                  // extra name characters
+		515: true,                // column aliasing
+		516: true,                // NULL + non-NULL is NULL
+		517: map[int32][]int32{}, // CONVERT support: none declared
+		518: true,                // table correlation names
+		519: false,               // different table correlation names
+		520: true,                // expressions in ORDER BY
+		521: true,                // ORDER BY unrelated columns
+		522: int32(3),            // GROUP BY: unrelated | beyond select
+		523: true,                // LIKE ... ESCAPE
+		524: true,                // non-nullable columns
+		525: int32(0),            // SQL grammar: minimum
+		526: int32(1),            // ANSI-92: entry level
+		527: false,               // integrity enhancement facility
+		528: int32(2),            // outer joins: full
+		529: "database",          // schema term
+		530: "procedure",         // procedure term
+		531: "catalog",           // catalog term
+		532: true,                // catalog at start of a qualified name
+		533: int32(7),            // schemas in DML, procedure calls, index definitions
+		534: int32(0),            // catalogs in DML
+		535: int32(0),            // positioned DELETE/UPDATE: none
+		536: false,               // SELECT FOR UPDATE
+		537: false,               // stored procedures
+		538: int32(15),           // subqueries in comparisons, EXISTS, IN, quantified
+		539: true,                // correlated subqueries
+		540: int32(3),            // UNION and UNION ALL
+		541: int64(0),            // max binary literal length: no limit
+		542: int64(0),            // max char literal length
+		543: int64(256),          // max column name length (catalog.ValidateName)
+		544: int64(0),            // max columns in GROUP BY
+		545: int64(0),            // max columns in index
+		546: int64(0),            // max columns in ORDER BY
+		547: int64(0),            // max columns in SELECT
+		548: int64(0),            // max columns in table
+		549: int64(0),            // max connections
+		550: int64(0),            // max cursor name length
+		551: int64(0),            // max index length
+		552: int64(256),          // max schema name length
+		553: int64(0),            // max procedure name length
+		554: int64(256),          // max catalog name length
+		555: int64(0),            // max row size
+		556: false,               // max row size includes blobs
+		557: int64(0),            // max statement length
+		558: int64(0),            // max statements
+		559: int64(256),          // max table name length
+		560: int64(0),            // max tables in SELECT
+		561: int64(256),          // max user name length
+		562: int64(0),            // default isolation: NONE (int64: JDBC reads a Long)
+		564: int32(0),            // supported isolation levels: none
+		565: false,               // DDL commits a transaction
+		566: false,               // DDL in a transaction ignored
+		567: int32(0),            // result set types
+		572: false,               // batch updates
+		573: false,               // savepoints
+		574: false,               // named parameters (JDBC's; $name works in SQL)
+		575: false,               // locators update copy
+		576: false,               // stored functions using call syntax
+	} {
+		register(flightsql.SqlInfo(id), v)
 	}
 	return srv
 }

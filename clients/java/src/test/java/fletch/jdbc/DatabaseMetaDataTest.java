@@ -126,9 +126,8 @@ class DatabaseMetaDataTest {
     }
   }
 
-  /** Pending: GetFlightInfo + DoGet of CommandGetPrimaryKeys, rows in schema_ref.PrimaryKeys. */
+  /** Server behaviour this proves: GetFlightInfo + DoGet of CommandGetPrimaryKeys, rows in schema_ref.PrimaryKeys. */
   @Test
-  @Tag("pending")
   void getPrimaryKeys_areTheSeriesKeyTags() throws SQLException {
     List<String> keys = new ArrayList<>();
     try (Connection c = Jdbc.connect(fletch.server());
@@ -147,12 +146,11 @@ class DatabaseMetaDataTest {
   }
 
   /**
-   * Pending: CommandGetImportedKeys and CommandGetExportedKeys answering no rows in the
+   * Server behaviour this proves: CommandGetImportedKeys and CommandGetExportedKeys answering no rows in the
    * schema_ref.ImportedKeys / ExportedKeys schema. Note the driver lets these RPC errors out as
    * unchecked FlightRuntimeException, not SQLException.
    */
   @Test
-  @Tag("pending")
   void getImportedAndExportedKeys_emptyNotError() throws SQLException {
     try (Connection c = Jdbc.connect(fletch.server())) {
       DatabaseMetaData md = c.getMetaData();
@@ -188,7 +186,6 @@ class DatabaseMetaDataTest {
    * ClassCastException. The label says which id and union member the getter needs.
    */
   @Test
-  @Tag("pending")
   void getSqlInfo_gettersToolsCallOnConnect() throws SQLException {
     try (Connection c = Jdbc.connect(fletch.server())) {
       DatabaseMetaData md = c.getMetaData();
@@ -264,7 +261,6 @@ class DatabaseMetaDataTest {
    * ClassCastException. Only an int64 value satisfies JDBC.
    */
   @Test
-  @Tag("pending")
   void getSqlInfo_defaultTransactionIsolation_readAsInt64() throws SQLException {
     try (Connection c = Jdbc.connect(fletch.server())) {
       assertEquals(Connection.TRANSACTION_NONE, c.getMetaData().getDefaultTransactionIsolation());

@@ -22,7 +22,6 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  *
  * <p>A class of its own so the whole of it can be switched off while the server has no DDL.
  */
-@Tag("pending")
 class DdlTest {
   @RegisterExtension
   static final FletchServerExtension fletch = new FletchServerExtension().loading(CpuData::load);

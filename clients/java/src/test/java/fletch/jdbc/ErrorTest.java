@@ -16,10 +16,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * Errors reach the JDBC user as SQLException carrying DuckDB's own words, and the connection
  * stays usable afterwards.
  *
- * <p>Pending: every statement goes through CreatePreparedStatement, which must fail with
+ * <p>Server behaviour this proves: every statement goes through CreatePreparedStatement, which must fail with
  * InvalidArgument/NotFound carrying DuckDB's message (today it answers Unimplemented).
  */
-@Tag("pending")
 class ErrorTest {
   @RegisterExtension
   static final FletchServerExtension fletch = new FletchServerExtension().loading(CpuData::load);

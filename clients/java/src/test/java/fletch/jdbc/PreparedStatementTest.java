@@ -25,12 +25,11 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * type the server declared in the prepare result's parameter_schema, sends it with
  * DoPut(CommandPreparedStatementQuery), then GetFlightInfo + DoGet.
  *
- * <p>Pending: prepared statements (see QueryTest) plus a parameter_schema with one concrete field
+ * <p>Server behaviour this proves: prepared statements (see QueryTest) plus a parameter_schema with one concrete field
  * per placeholder (utf8, float64, int64, bool, timestamp[ms]; driver 18.3.0 writes a Timestamp
  * parameter as epoch milliseconds whatever unit is declared), and DoPut(CommandPreparedStatementQuery)
  * answering a DoPutPreparedStatementResult whose handle carries the bound values.
  */
-@Tag("pending")
 class PreparedStatementTest {
   @RegisterExtension
   static final FletchServerExtension fletch = new FletchServerExtension().loading(CpuData::load);

@@ -17,10 +17,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * server of its own and no test here sends the header, so nothing else has touched database
  * {@value CpuData#DB} in the query engine before the qualified name does.
  *
- * <p>Pending: the engine must know every database's tables whatever the header says, and
+ * <p>Server behaviour this proves: the engine must know every database's tables whatever the header says, and
  * DuckDB's catalog must answer to the name {@value FletchServer#CATALOG}.
  */
-@Tag("pending")
 class QualifiedNameTest {
   @RegisterExtension
   static final FletchServerExtension fletch = new FletchServerExtension().loading(CpuData::load);

@@ -29,11 +29,10 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * prepared statement (CreatePreparedStatement, GetFlightInfo(CommandPreparedStatementQuery),
  * DoGet, ClosePreparedStatement).
  *
- * <p>Pending: CreatePreparedStatement returning the dataset_schema (the query's Arrow schema)
+ * <p>Server behaviour this proves: CreatePreparedStatement returning the dataset_schema (the query's Arrow schema)
  * and a handle; GetFlightInfo(CommandPreparedStatementQuery) with that handle; DoGet of its
  * ticket; ClosePreparedStatement.
  */
-@Tag("pending")
 class QueryTest {
   @RegisterExtension
   static final FletchServerExtension fletch = new FletchServerExtension().loading(CpuData::load);

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * Flight action SetSessionOptions {catalog: X} while connecting, and CloseSession when the
  * connection closes. Other unknown properties ({@code database=}) become plain gRPC headers.
  *
- * <p>Pending: the SetSessionOptions and CloseSession actions (the catalog query test also needs
+ * <p>Server behaviour this proves: the SetSessionOptions and CloseSession actions (the catalog query test also needs
  * prepared statements).
  */
 class SessionTest {
@@ -24,7 +24,6 @@ class SessionTest {
   static final FletchServerExtension fletch = new FletchServerExtension().loading(CpuData::load);
 
   @Test
-  @Tag("pending")
   void connect_catalogProperty_thenQueryAndClose() throws SQLException {
     Connection c = Jdbc.connectDb(fletch.server(), "catalog=" + FletchServer.CATALOG);
     try (ResultSet rs = c.createStatement().executeQuery("SELECT count(*) FROM cpu")) {
@@ -35,7 +34,6 @@ class SessionTest {
   }
 
   @Test
-  @Tag("pending")
   void connect_catalogProperty_thenMetadataAndClose() throws SQLException {
     Connection c = Jdbc.connectDb(fletch.server(), "catalog=" + FletchServer.CATALOG);
     try (ResultSet rs = c.getMetaData().getTables(FletchServer.CATALOG, CpuData.DB, "cpu", null)) {
@@ -62,7 +60,6 @@ class SessionTest {
   }
 
   @Test
-  @Tag("pending")
   void connect_unknownCatalog_fails() {
     // SetSessionOptionsResult with an error for "catalog" makes the driver refuse to connect,
     // which beats failing later with a confusing "table not found".
