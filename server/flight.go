@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -62,6 +63,9 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 	db := firstNonEmpty(t.Database, t.Namespace, t.Bucket, t.BucketN)
 	if db == "" {
 		db = databaseFromContext(ctx)
+	}
+	if err := auth.Require(ctx, db, auth.PermRead); err != nil {
+		return grpcError(err)
 	}
 	sql := firstNonEmpty(t.SQLQuery, t.SQL)
 	if sql == "" {
@@ -134,6 +138,9 @@ func (f *flightService) DoPut(stream flight.FlightService_DoPutServer) error {
 		db, table = p[0], p[1]
 	default:
 		return status.Errorf(codes.InvalidArgument, "DoPut path descriptor must be [table] or [database, table], got %d segments", len(p))
+	}
+	if err := auth.Require(stream.Context(), db, auth.PermWrite); err != nil {
+		return grpcError(err)
 	}
 	rdr, err := flight.NewRecordReader(peeked, ipc.WithAllocator(f.s.mem))
 	if err != nil {

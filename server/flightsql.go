@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/storage"
 )
 
@@ -100,6 +101,9 @@ type statementHandle struct {
 
 func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	db := databaseFromContext(ctx)
+	if err := auth.Require(ctx, db, auth.PermRead); err != nil {
+		return nil, grpcError(err)
+	}
 	schema, err := srv.s.q.Schema(ctx, db, cmd.GetQuery())
 	if err != nil {
 		return nil, grpcError(err)
@@ -122,6 +126,9 @@ func (srv *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.Statemen
 	var h statementHandle
 	if err := json.Unmarshal(tkt.GetStatementHandle(), &h); err != nil {
 		return nil, nil, status.Errorf(codes.InvalidArgument, "statement ticket is not Fletch's: %v", err)
+	}
+	if err := auth.Require(ctx, h.Database, auth.PermRead); err != nil {
+		return nil, nil, grpcError(err)
 	}
 	res, err := srv.s.q.Query(ctx, h.Database, h.SQL)
 	if err != nil {
@@ -168,13 +175,13 @@ func (srv *sqlServer) GetFlightInfoSchemas(_ context.Context, _ flightsql.GetDBS
 	return srv.infoFor(desc, schema_ref.DBSchemas), nil
 }
 
-func (srv *sqlServer) DoGetDBSchemas(_ context.Context, cmd flightsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (srv *sqlServer) DoGetDBSchemas(ctx context.Context, cmd flightsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	return srv.stream(schema_ref.DBSchemas, func(b *array.RecordBuilder) {
 		if c := cmd.GetCatalog(); c != nil && *c != catalogName {
 			return
 		}
 		for _, db := range srv.s.st.Catalog().Databases() {
-			if p := cmd.GetDBSchemaFilterPattern(); p != nil && !likeMatch(*p, db) {
+			if p := cmd.GetDBSchemaFilterPattern(); p != nil && !likeMatch(*p, db) || !auth.Allowed(ctx, db, auth.PermRead) {
 				continue
 			}
 			b.Field(0).(*array.StringBuilder).Append(catalogName)
@@ -193,7 +200,7 @@ func (srv *sqlServer) GetFlightInfoTables(_ context.Context, cmd flightsql.GetTa
 // tableType is the type of every Fletch table in GetTables.
 const tableType = "table"
 
-func (srv *sqlServer) DoGetTables(_ context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (srv *sqlServer) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	schema := schema_ref.Tables
 	if cmd.GetIncludeSchema() {
 		schema = schema_ref.TablesWithIncludedSchema
@@ -207,7 +214,7 @@ func (srv *sqlServer) DoGetTables(_ context.Context, cmd flightsql.GetTables) (*
 		}
 		cat := srv.s.st.Catalog()
 		for _, db := range cat.Databases() {
-			if p := cmd.GetDBSchemaFilterPattern(); p != nil && !likeMatch(*p, db) {
+			if p := cmd.GetDBSchemaFilterPattern(); p != nil && !likeMatch(*p, db) || !auth.Allowed(ctx, db, auth.PermRead) {
 				continue
 			}
 			tables, _ := cat.Tables(db)
