@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -40,6 +41,9 @@ type Options struct {
 	// auth on and Tokens nil, every request but /health and /ping is
 	// refused (fail closed).
 	Tokens auth.Verifier
+	// TLS, if set, serves HTTPS and gRPC over TLS on the listener (see
+	// TLSConfig); nil serves plaintext.
+	TLS *tls.Config
 }
 
 // Server serves HTTP and gRPC (Flight, Flight SQL) on one listener.
@@ -75,8 +79,12 @@ func New(st *storage.Engine, q *query.Engine, opts Options) *Server {
 
 // Serve accepts connections on l until Shutdown. gRPC is told apart from
 // HTTP by the HTTP/2 content-type header, as InfluxDB 3 clients expect
-// both on one host:port.
+// both on one host:port. With Options.TLS, TLS is terminated first and
+// the split happens on the decrypted stream.
 func (s *Server) Serve(l net.Listener) error {
+	if s.opts.TLS != nil {
+		l = tls.NewListener(l, s.opts.TLS)
+	}
 	s.mux = cmux.New(l)
 	grpcL := s.mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 	httpL := s.mux.Match(cmux.Any())

@@ -59,6 +59,7 @@ func serveCmd() *cobra.Command {
 		bufferMax, queryMem     int64
 		maxBody                 int64
 		withoutAuth             bool
+		tlsCert, tlsKey         string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -76,6 +77,16 @@ func serveCmd() *cobra.Command {
 			opts.QueryMemoryBytes = queryMem
 			opts.Logger = log
 			srvOpts := server.Options{MaxRequestBytes: maxBody, Logger: log, WithoutAuth: withoutAuth}
+			if (tlsCert == "") != (tlsKey == "") {
+				return fmt.Errorf("--tls-cert and --tls-key go together: give both (PEM certificate chain and its key) or neither")
+			}
+			if tlsCert != "" {
+				cfg, err := server.TLSConfig(tlsCert, tlsKey)
+				if err != nil {
+					return err
+				}
+				srvOpts.TLS = cfg
+			}
 			return serve(cmd, addr, opts, srvOpts, log)
 		},
 	}
@@ -88,6 +99,8 @@ func serveCmd() *cobra.Command {
 	f.Int64Var(&maxBody, "max-request-bytes", 64<<20, "largest HTTP write body accepted, after gzip decoding")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&withoutAuth, "without-auth", false, "accept requests without a token (auth is on by default)")
+	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and gRPC over TLS (needs --tls-key)")
+	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	return cmd
 }
 
@@ -116,7 +129,7 @@ func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts serv
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	log.Info("fletch serving HTTP, Flight and Flight SQL", "addr", l.Addr().String(), "data_dir", stOpts.DataDir,
-		"auth", !srvOpts.WithoutAuth, "version", server.Version)
+		"tls", srvOpts.TLS != nil, "auth", !srvOpts.WithoutAuth, "version", server.Version)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

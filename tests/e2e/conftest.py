@@ -49,10 +49,11 @@ def _factory(node, binary: Path, base_dir: Path):
     servers: list[FletchServer] = []
     node._fletch_servers = servers
 
-    def start(data_dir=None, args=(), auth=False, **kw) -> FletchServer:
+    def start(data_dir=None, args=(), auth=False, tls_cert=None, tls_key=None, **kw) -> FletchServer:
         n = len(servers)
         data_dir = Path(data_dir) if data_dir is not None else base_dir / f"data{n}"
-        srv = FletchServer(binary, data_dir, base_dir / f"fletch-{n}.log", args=args, auth=auth)
+        srv = FletchServer(binary, data_dir, base_dir / f"fletch-{n}.log", args=args, auth=auth,
+                           tls_cert=tls_cert, tls_key=tls_key)
         servers.append(srv)
         _ALL_SERVERS.append(srv)
         return srv.start(**kw)
@@ -62,7 +63,8 @@ def _factory(node, binary: Path, base_dir: Path):
 
 @pytest.fixture
 def server(request, fletch_bin, tmp_path):
-    """Factory: server(data_dir=None, args=[...], auth=False) -> started FletchServer."""
+    """Factory: server(data_dir=None, args=[...], auth=False, tls_cert=None, tls_key=None)
+    -> started FletchServer."""
     start, servers = _factory(request.node, fletch_bin, tmp_path)
     yield start
     for srv in servers:

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -54,14 +55,18 @@ class FletchServer:
 
     auth=False (the default for tests that are not about auth) starts it with
     --without-auth. With auth=True, .admin_token is the token the first start printed.
+    tls_cert/tls_key (PEM files) serve HTTPS and gRPC over TLS; the URLs follow.
     """
 
-    def __init__(self, binary: Path, data_dir: Path, log_path: Path, args=(), auth: bool = False):
+    def __init__(self, binary: Path, data_dir: Path, log_path: Path, args=(), auth: bool = False,
+                 tls_cert=None, tls_key=None):
         self.binary = Path(binary)
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.args = list(args)
         self.auth = auth
+        self.tls_cert = Path(tls_cert) if tls_cert else None
+        self.tls_key = Path(tls_key) if tls_key else None
         self.admin_token: str | None = None
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
@@ -70,11 +75,13 @@ class FletchServer:
     # -- addresses -------------------------------------------------------------------
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def grpc_url(self) -> str:
-        return f"grpc://127.0.0.1:{self.port}"
+        scheme = "grpc+tls" if self.tls_cert else "grpc"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     # -- tokens ------------------------------------------------------------------------
     def create_token(self, database: str, permission: str, name: str | None = None) -> str:
@@ -119,6 +126,7 @@ class FletchServer:
             "--data-dir", str(self.data_dir),
             "--addr", f"127.0.0.1:{self.port}",
             *([] if self.auth else ["--without-auth"]),
+            *(["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)] if self.tls_cert else []),
             *self.args,
         ]
         self.starts += 1
@@ -153,8 +161,9 @@ class FletchServer:
             time.sleep(0.05)
 
     def _healthy(self) -> bool:
+        ctx = ssl.create_default_context(cafile=str(self.tls_cert)) if self.tls_cert else None
         try:
-            with urllib.request.urlopen(self.http_url + "/health", timeout=2) as r:
+            with urllib.request.urlopen(self.http_url + "/health", timeout=2, context=ctx) as r:
                 return r.status == 200
         except (urllib.error.URLError, ConnectionError, OSError):
             return False
