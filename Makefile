@@ -15,8 +15,9 @@ ADDR      ?= 127.0.0.1:8181
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/fletch
 
+# Loopback only and without auth: a development server, not a deployment.
 run: build
-	./$(BIN) serve --data-dir $(DATA_DIR) --addr $(ADDR)
+	./$(BIN) serve --data-dir $(DATA_DIR) --addr $(ADDR) --without-auth
 
 test: test-go test-e2e test-grafana test-java
 

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest"
 	"github.com/fletchdb/fletch/query"
 	"github.com/fletchdb/fletch/storage"
@@ -29,7 +30,9 @@ func code(err error) (codes.Code, int) {
 		return codes.InvalidArgument, http.StatusBadRequest
 	case errors.Is(err, query.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
 		return codes.NotFound, http.StatusNotFound
-	case errors.Is(err, query.ErrNotAllowed):
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return codes.Unauthenticated, http.StatusUnauthorized
+	case errors.Is(err, query.ErrNotAllowed), errors.Is(err, auth.ErrPermissionDenied):
 		return codes.PermissionDenied, http.StatusForbidden
 	case errors.Is(err, catalog.ErrExists):
 		return codes.AlreadyExists, http.StatusConflict

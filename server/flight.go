@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -94,6 +95,10 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 	if db == "" {
 		db = databaseFromContext(ctx)
 	}
+	ctx, err := authorize(ctx, db, auth.PermRead)
+	if err != nil {
+		return err
+	}
 	sql := firstNonEmpty(t.SQLQuery, t.SQL)
 	if sql == "" {
 		return status.Error(codes.InvalidArgument, `ticket names no SQL: set "sql_query" (or "sql")`)
@@ -114,6 +119,9 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 		return grpcError(err)
 	}
 	if stmt.Update {
+		if err := auth.Require(ctx, db, auth.PermAdmin); err != nil {
+			return grpcError(err)
+		}
 		if _, err := f.s.q.Exec(ctx, db, sql); err != nil {
 			return grpcError(err)
 		}
@@ -192,9 +200,13 @@ func (s *Server) annotate(db string, sc *arrow.Schema) *arrow.Schema {
 func (f *flightService) ListFlights(_ *flight.Criteria, stream flight.FlightService_ListFlightsServer) error {
 	cat := f.s.st.Catalog()
 	for _, db := range cat.Databases() {
+		ctx, err := authorize(stream.Context(), db, auth.PermRead)
+		if err != nil {
+			continue // not the token's database
+		}
 		tables, _ := cat.Tables(db)
 		for _, t := range tables {
-			info, err := f.tableInfo(stream.Context(), db, t.Name)
+			info, err := f.tableInfo(ctx, db, t.Name)
 			if err != nil {
 				return grpcError(err)
 			}
@@ -247,6 +259,9 @@ func (f *flightService) GetFlightInfo(ctx context.Context, desc *flight.FlightDe
 	if err != nil {
 		return nil, err
 	}
+	if ctx, err = authorize(ctx, db, auth.PermRead); err != nil {
+		return nil, err
+	}
 	info, err := f.tableInfo(ctx, db, table)
 	if err != nil {
 		return nil, grpcError(err)
@@ -262,6 +277,9 @@ func (f *flightService) GetSchema(ctx context.Context, desc *flight.FlightDescri
 	}
 	db, table, err := pathTable(ctx, desc)
 	if err != nil {
+		return nil, err
+	}
+	if ctx, err = authorize(ctx, db, auth.PermRead); err != nil {
 		return nil, err
 	}
 	sc, err := f.tableSchema(ctx, db, table)
@@ -320,6 +338,9 @@ func (f *flightService) DoPut(stream flight.FlightService_DoPutServer) error {
 	db, table, err := pathTable(stream.Context(), desc)
 	if err != nil {
 		return err
+	}
+	if err := auth.Require(stream.Context(), db, auth.PermWrite); err != nil {
+		return grpcError(err)
 	}
 	rdr, err := flight.NewRecordReader(peeked, ipc.WithAllocator(f.s.mem))
 	if err != nil {

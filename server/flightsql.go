@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/query"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -193,11 +194,18 @@ func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.
 		return nil, status.Error(codes.InvalidArgument, "transactions are not supported")
 	}
 	db := databaseFromContext(ctx)
+	ctx, err := authorize(ctx, db, auth.PermRead)
+	if err != nil {
+		return nil, err
+	}
 	stmt, err := srv.s.q.Describe(ctx, db, cmd.GetQuery())
 	if err != nil {
 		return nil, grpcError(err)
 	}
 	if stmt.Update {
+		if err := auth.Require(ctx, db, auth.PermAdmin); err != nil {
+			return nil, grpcError(err)
+		}
 		if _, err := srv.s.q.Exec(ctx, db, cmd.GetQuery()); err != nil {
 			return nil, grpcError(err)
 		}
@@ -228,6 +236,10 @@ func (srv *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.Statemen
 	}
 	if h.Done {
 		return emptyStream()
+	}
+	ctx, err := authorize(ctx, h.Database, auth.PermRead)
+	if err != nil {
+		return nil, nil, err
 	}
 	return srv.runQuery(ctx, h.Database, h.SQL)
 }
@@ -268,13 +280,13 @@ func (srv *sqlServer) GetFlightInfoSchemas(_ context.Context, _ flightsql.GetDBS
 	return srv.infoFor(desc, schema_ref.DBSchemas), nil
 }
 
-func (srv *sqlServer) DoGetDBSchemas(_ context.Context, cmd flightsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (srv *sqlServer) DoGetDBSchemas(ctx context.Context, cmd flightsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	return srv.stream(schema_ref.DBSchemas, func(b *array.RecordBuilder) {
 		if c := cmd.GetCatalog(); c != nil && *c != catalogName {
 			return
 		}
 		for _, db := range srv.s.st.Catalog().Databases() {
-			if p := cmd.GetDBSchemaFilterPattern(); p != nil && !likeMatch(*p, db) {
+			if p := cmd.GetDBSchemaFilterPattern(); p != nil && !likeMatch(*p, db) || !auth.Allowed(ctx, db, auth.PermRead) {
 				continue
 			}
 			b.Field(0).(*array.StringBuilder).Append(catalogName)
@@ -322,7 +334,7 @@ func (srv *sqlServer) DoGetTables(ctx context.Context, cmd flightsql.GetTables) 
 		match := func(p *string, name string) bool { return p == nil || likeMatch(*p, name) }
 		cat := srv.s.st.Catalog()
 		for _, db := range cat.Databases() {
-			if !match(cmd.GetDBSchemaFilterPattern(), db) {
+			if !match(cmd.GetDBSchemaFilterPattern(), db) || !auth.Allowed(ctx, db, auth.PermRead) {
 				continue
 			}
 			type entry struct {
@@ -351,8 +363,10 @@ func (srv *sqlServer) DoGetTables(ctx context.Context, cmd flightsql.GetTables) 
 					if e.table != nil {
 						sc = storage.ArrowSchema(e.table)
 					} else {
-						var err error
-						sc, err = srv.s.q.Schema(ctx, db, "SELECT * FROM "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(e.name))
+						vctx, err := authorize(ctx, db, auth.PermRead)
+						if err == nil {
+							sc, err = srv.s.q.Schema(vctx, db, "SELECT * FROM "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(e.name))
+						}
 						if err != nil {
 							srv.s.log.Warn("view schema unavailable", "database", db, "view", e.name, "err", err)
 							continue

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest/lineprotocol"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -74,10 +75,16 @@ type writeRequest struct {
 
 // writeLP handles the three line-protocol write endpoints: 204 when every
 // line was written; 400 naming each bad line (with accept_partial the good
-// lines are written first); 413 past the body cap.
+// lines are written first); 403 if the token may not write the database;
+// 413 past the body cap.
 func (s *Server) writeLP(w http.ResponseWriter, r *http.Request, req writeRequest) {
 	if req.db == "" {
 		req.db = catalog.DefaultDatabase
+	}
+	if err := auth.Require(r.Context(), req.db, auth.PermWrite); err != nil {
+		_, st := code(err)
+		s.writeError(w, req.api, st, err.Error(), nil)
+		return
 	}
 	prec, err := lineprotocol.ParsePrecision(req.precision, req.defPrecision)
 	if err != nil {

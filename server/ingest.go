@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -35,12 +36,16 @@ func (srv *sqlServer) DoPutCommandStatementIngest(ctx context.Context, cmd fligh
 	if db == "" {
 		db = databaseFromContext(ctx)
 	}
+	ctx, err := authorize(ctx, db, auth.PermWrite)
+	if err != nil {
+		return 0, err
+	}
 	table := cmd.GetTable()
 	if err := catalog.ValidateName("table", table); err != nil {
 		return 0, grpcError(err)
 	}
 	opts := cmd.GetTableDefinitionOptions()
-	_, err := srv.s.st.Catalog().Table(db, table)
+	_, err = srv.s.st.Catalog().Table(db, table)
 	exists := err == nil
 	switch {
 	case exists && opts.GetIfExists() == flightsql.TableDefinitionOptionsTableExistsOptionReplace:

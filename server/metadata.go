@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/storage/catalog"
 )
 
@@ -19,7 +20,7 @@ func (srv *sqlServer) GetFlightInfoPrimaryKeys(_ context.Context, _ flightsql.Ta
 	return srv.infoFor(desc, schema_ref.PrimaryKeys), nil
 }
 
-func (srv *sqlServer) DoGetPrimaryKeys(_ context.Context, ref flightsql.TableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (srv *sqlServer) DoGetPrimaryKeys(ctx context.Context, ref flightsql.TableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	return srv.stream(schema_ref.PrimaryKeys, func(b *array.RecordBuilder) {
 		if ref.Catalog != nil && *ref.Catalog != "" && *ref.Catalog != catalogName {
 			return
@@ -30,6 +31,9 @@ func (srv *sqlServer) DoGetPrimaryKeys(_ context.Context, ref flightsql.TableRef
 			dbs = []string{*ref.DBSchema}
 		}
 		for _, db := range dbs {
+			if !auth.Allowed(ctx, db, auth.PermRead) {
+				continue
+			}
 			t, err := cat.Table(db, ref.Table)
 			if err != nil {
 				continue

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/query"
 )
 
@@ -93,6 +94,10 @@ func (srv *sqlServer) CreatePreparedStatement(ctx context.Context, req flightsql
 		return res, status.Error(codes.InvalidArgument, "transactions are not supported")
 	}
 	db := databaseFromContext(ctx)
+	ctx, err := authorize(ctx, db, auth.PermRead)
+	if err != nil {
+		return res, err
+	}
 	desc, err := srv.s.q.Describe(ctx, db, req.GetQuery())
 	if err != nil {
 		return res, grpcError(err)
@@ -128,9 +133,12 @@ func (srv *sqlServer) ClosePreparedStatement(_ context.Context, req flightsql.Ac
 
 // DoPutPreparedStatementQuery binds parameters: the first row of the
 // stream, one column per parameter in order.
-func (srv *sqlServer) DoPutPreparedStatementQuery(_ context.Context, cmd flightsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
+func (srv *sqlServer) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
 	p, err := srv.prepared.get(cmd.GetPreparedStatementHandle())
 	if err != nil {
+		return nil, err
+	}
+	if _, err := authorize(ctx, p.db, auth.PermRead); err != nil {
 		return nil, err
 	}
 	args, err := readParams(p.desc, rdr)
@@ -157,6 +165,9 @@ func (srv *sqlServer) GetFlightInfoPreparedStatement(ctx context.Context, cmd fl
 	if err != nil {
 		return nil, err
 	}
+	if ctx, err = authorize(ctx, p.db, updatePermission(p.desc)); err != nil {
+		return nil, err
+	}
 	if p.desc.Update {
 		// Clients that send every statement down the query path (ADBC's
 		// execute) see the change happen here, once.
@@ -180,6 +191,9 @@ func (srv *sqlServer) DoGetPreparedStatement(ctx context.Context, cmd flightsql.
 	if p.desc.Update {
 		return emptyStream()
 	}
+	if ctx, err = authorize(ctx, p.db, auth.PermRead); err != nil {
+		return nil, nil, err
+	}
 	return srv.runQuery(ctx, p.db, p.sql, srv.argsOf(p)...)
 }
 
@@ -191,6 +205,9 @@ func (srv *sqlServer) DoPutPreparedStatementUpdate(ctx context.Context, cmd flig
 	if !p.desc.Update {
 		return 0, status.Error(codes.InvalidArgument, "this prepared statement is a query; execute it as a query")
 	}
+	if ctx, err = authorize(ctx, p.db, auth.PermAdmin); err != nil {
+		return 0, err
+	}
 	n, err := srv.s.q.Exec(ctx, p.db, p.sql)
 	return n, grpcError(err)
 }
@@ -199,7 +216,12 @@ func (srv *sqlServer) DoPutCommandStatementUpdate(ctx context.Context, cmd fligh
 	if cmd.GetTransactionId() != nil {
 		return 0, status.Error(codes.InvalidArgument, "transactions are not supported")
 	}
-	n, err := srv.s.q.Exec(ctx, databaseFromContext(ctx), cmd.GetQuery())
+	db := databaseFromContext(ctx)
+	ctx, err := authorize(ctx, db, auth.PermAdmin)
+	if err != nil {
+		return 0, err
+	}
+	n, err := srv.s.q.Exec(ctx, db, cmd.GetQuery())
 	return n, grpcError(err)
 }
 

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/query"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -32,6 +34,16 @@ type Options struct {
 	// Default 64 MiB.
 	MaxRequestBytes int64
 	Logger          *slog.Logger
+	// WithoutAuth turns authentication off: every request acts as
+	// auth.Unrestricted (admin on all databases). Default false: auth on.
+	WithoutAuth bool
+	// Tokens verifies the tokens requests present when auth is on. With
+	// auth on and Tokens nil, every request but /health and /ping is
+	// refused (fail closed).
+	Tokens auth.Verifier
+	// TLS, if set, serves HTTPS and gRPC over TLS on the listener (see
+	// TLSConfig); nil serves plaintext.
+	TLS *tls.Config
 }
 
 // Server serves HTTP and gRPC (Flight, Flight SQL) on one listener.
@@ -58,16 +70,21 @@ func New(st *storage.Engine, q *query.Engine, opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Logger, st: st, q: q, mem: memory.DefaultAllocator, ready: make(chan struct{})}
 	sqlSrv := newSQLServer(s)
 	fs := &flightService{FlightServer: flightsql.NewFlightServer(sqlSrv), s: s}
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256 << 20))
-	flight.RegisterFlightServiceServer(s.grpc, fs)
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 30 * time.Second}
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256<<20),
+		grpc.ChainUnaryInterceptor(s.authUnary), grpc.ChainStreamInterceptor(s.authStream))
+	flight.RegisterFlightServiceServer(s.grpc, &authedFlight{FlightServer: fs, s: s})
+	s.http = &http.Server{Handler: s.authHTTP(s.routes()), ReadHeaderTimeout: 30 * time.Second}
 	return s
 }
 
 // Serve accepts connections on l until Shutdown. gRPC is told apart from
 // HTTP by the HTTP/2 content-type header, as InfluxDB 3 clients expect
-// both on one host:port.
+// both on one host:port. With Options.TLS, TLS is terminated first and
+// the split happens on the decrypted stream.
 func (s *Server) Serve(l net.Listener) error {
+	if s.opts.TLS != nil {
+		l = tls.NewListener(l, s.opts.TLS)
+	}
 	s.mux = cmux.New(l)
 	grpcL := s.mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 	httpL := s.mux.Match(cmux.Any())

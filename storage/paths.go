@@ -12,12 +12,16 @@ import (
 //
 //	<data>/catalog.json                               databases, tables, columns
 //	<data>/manifest.json                              the live Parquet files and the persisted WAL seq
+//	<data>/tokens.json                                API tokens, hashed (auth.Store)
+//	<data>/tokens.lock                                flock taken by whoever edits tokens.json
 //	<data>/wal/<first-seq>.wal                        WAL segments (storage/wal)
 //	<data>/tmp/                                       DuckDB spill space
 //	<data>/<db>/<table>/<YYYY-MM-DD>/<id>.parquet     persisted rows of one table and UTC day
 const (
 	catalogFileName  = "catalog.json"
 	manifestFileName = "manifest.json"
+	tokenFileName    = "tokens.json"
+	tokenLockName    = "tokens.lock"
 	walDirName       = "wal"
 	tmpDirName       = "tmp"
 	parquetExt       = ".parquet"
@@ -28,6 +32,14 @@ func catalogPath(root string) string  { return filepath.Join(root, catalogFileNa
 func manifestPath(root string) string { return filepath.Join(root, manifestFileName) }
 func walDir(root string) string       { return filepath.Join(root, walDirName) }
 
+// TokenFilePath is the token file of the data dir root: every API token's
+// id, name, scope and SHA-256, never the token itself (see auth.Store).
+func TokenFilePath(root string) string { return filepath.Join(root, tokenFileName) }
+
+// TokenLockPath is the file flock'ed while tokens.json is edited, so two
+// `fletch token` commands can't lose each other's change.
+func TokenLockPath(root string) string { return filepath.Join(root, tokenLockName) }
+
 // TmpDir is where DuckDB spills; it is emptied on start.
 func TmpDir(root string) string { return filepath.Join(root, tmpDirName) }
 
@@ -35,6 +47,7 @@ func TmpDir(root string) string { return filepath.Join(root, tmpDirName) }
 var reservedTopLevel = map[string]bool{
 	catalogFileName: true, manifestFileName: true, walDirName: true, tmpDirName: true,
 	catalogFileName + ".tmp": true, manifestFileName + ".tmp": true,
+	tokenFileName: true, tokenFileName + ".tmp": true, tokenLockName: true,
 }
 
 // pathSegment turns a database or table name into one safe path segment:

@@ -33,7 +33,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), versionCmd())
+	root.AddCommand(serveCmd(), tokenCmd(), versionCmd())
 	return root
 }
 
@@ -58,6 +58,8 @@ func serveCmd() *cobra.Command {
 		persistInterval         time.Duration
 		bufferMax, queryMem     int64
 		maxBody                 int64
+		withoutAuth             bool
+		tlsCert, tlsKey         string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -74,7 +76,18 @@ func serveCmd() *cobra.Command {
 			opts.BufferMaxBytes = bufferMax
 			opts.QueryMemoryBytes = queryMem
 			opts.Logger = log
-			return serve(addr, opts, server.Options{MaxRequestBytes: maxBody, Logger: log}, log)
+			srvOpts := server.Options{MaxRequestBytes: maxBody, Logger: log, WithoutAuth: withoutAuth}
+			if (tlsCert == "") != (tlsKey == "") {
+				return fmt.Errorf("--tls-cert and --tls-key go together: give both (PEM certificate chain and its key) or neither")
+			}
+			if tlsCert != "" {
+				cfg, err := server.TLSConfig(tlsCert, tlsKey)
+				if err != nil {
+					return err
+				}
+				srvOpts.TLS = cfg
+			}
+			return serve(cmd, addr, opts, srvOpts, log)
 		},
 	}
 	f := cmd.Flags()
@@ -85,12 +98,21 @@ func serveCmd() *cobra.Command {
 	f.Int64Var(&queryMem, "query-memory-bytes", 0, "DuckDB memory limit in bytes; 0 means DuckDB's default (80% of RAM)")
 	f.Int64Var(&maxBody, "max-request-bytes", 64<<20, "largest HTTP write body accepted, after gzip decoding")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&withoutAuth, "without-auth", false, "accept requests without a token (auth is on by default)")
+	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and gRPC over TLS (needs --tls-key)")
+	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	return cmd
 }
 
-func serve(addr string, stOpts storage.Options, srvOpts server.Options, log *slog.Logger) error {
+func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts server.Options, log *slog.Logger) error {
 	st, err := storage.Open(stOpts)
 	if err != nil {
+		return err
+	}
+	if srvOpts.WithoutAuth {
+		log.Warn("auth is off (--without-auth): the server accepts unauthenticated requests, each with admin rights on every database")
+	} else if srvOpts.Tokens, err = openTokens(cmd, stOpts.DataDir, log); err != nil {
+		st.Close()
 		return err
 	}
 	q, err := query.New(st)
@@ -106,7 +128,8 @@ func serve(addr string, stOpts storage.Options, srvOpts server.Options, log *slo
 	srv := server.New(st, q, srvOpts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	log.Info("fletch serving HTTP, Flight and Flight SQL", "addr", l.Addr().String(), "data_dir", stOpts.DataDir, "version", server.Version)
+	log.Info("fletch serving HTTP, Flight and Flight SQL", "addr", l.Addr().String(), "data_dir", stOpts.DataDir,
+		"tls", srvOpts.TLS != nil, "auth", !srvOpts.WithoutAuth, "version", server.Version)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

@@ -10,11 +10,24 @@ import (
 
 // WriteFile replaces path with data so that a crash leaves either the
 // old or the new content: write path.tmp, fsync, rename, fsync the directory.
+// The file gets mode 0644.
 func WriteFile(path string, data []byte) error {
+	return WriteFileMode(path, data, 0o644)
+}
+
+// WriteFileMode is WriteFile with the new file's permission bits, set
+// exactly (umask does not apply), e.g. 0600 for files other users must
+// not read.
+func WriteFileMode(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	// A *.tmp left by a crash keeps its old mode through O_CREATE; set it.
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return fmt.Errorf("chmod %s: %w", tmp, err)
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()

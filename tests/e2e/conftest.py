@@ -1,9 +1,10 @@
 """Shared fixtures: the binary under test, server factories, and a measurements report.
 
 `server(...)` starts a real Fletch server and returns a FletchServer with .port, .http_url,
-.grpc_url, .data_dir, .stop(sig), .restart(), .kill(). Every server a test started is killed
-at teardown, and when a test fails the tail of each of its servers' logs is attached to the
-failure report.
+.grpc_url, .data_dir, .stop(sig), .restart(), .kill(). Servers run with --without-auth unless
+the test passes auth=True (then .admin_token and .create_token(...) give tokens). Every server
+a test started is killed at teardown, and when a test fails the tail of each of its servers'
+logs is attached to the failure report.
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ def _factory(node, binary: Path, base_dir: Path):
     servers: list[FletchServer] = []
     node._fletch_servers = servers
 
-    def start(data_dir=None, args=(), **kw) -> FletchServer:
+    def start(data_dir=None, args=(), auth=False, tls_cert=None, tls_key=None, **kw) -> FletchServer:
         n = len(servers)
         data_dir = Path(data_dir) if data_dir is not None else base_dir / f"data{n}"
-        srv = FletchServer(binary, data_dir, base_dir / f"fletch-{n}.log", args=args)
+        srv = FletchServer(binary, data_dir, base_dir / f"fletch-{n}.log", args=args, auth=auth,
+                           tls_cert=tls_cert, tls_key=tls_key)
         servers.append(srv)
         _ALL_SERVERS.append(srv)
         return srv.start(**kw)
@@ -61,7 +63,8 @@ def _factory(node, binary: Path, base_dir: Path):
 
 @pytest.fixture
 def server(request, fletch_bin, tmp_path):
-    """Factory: server(data_dir=None, args=[...]) -> started FletchServer."""
+    """Factory: server(data_dir=None, args=[...], auth=False, tls_cert=None, tls_key=None)
+    -> started FletchServer."""
     start, servers = _factory(request.node, fletch_bin, tmp_path)
     yield start
     for srv in servers:

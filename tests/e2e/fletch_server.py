@@ -8,8 +8,10 @@ one file, so a failing test can show what the server said across restarts.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -44,14 +46,28 @@ class ServerStartError(RuntimeError):
     pass
 
 
-class FletchServer:
-    """One Fletch server on one data directory; may be stopped and restarted many times."""
+# The line `fletch serve` prints on stdout on its first start with auth on.
+ADMIN_TOKEN_LINE = re.compile(r"^admin token: (fletch_\S+)$", re.MULTILINE)
 
-    def __init__(self, binary: Path, data_dir: Path, log_path: Path, args=()):
+
+class FletchServer:
+    """One Fletch server on one data directory; may be stopped and restarted many times.
+
+    auth=False (the default for tests that are not about auth) starts it with
+    --without-auth. With auth=True, .admin_token is the token the first start printed.
+    tls_cert/tls_key (PEM files) serve HTTPS and gRPC over TLS; the URLs follow.
+    """
+
+    def __init__(self, binary: Path, data_dir: Path, log_path: Path, args=(), auth: bool = False,
+                 tls_cert=None, tls_key=None):
         self.binary = Path(binary)
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.args = list(args)
+        self.auth = auth
+        self.tls_cert = Path(tls_cert) if tls_cert else None
+        self.tls_key = Path(tls_key) if tls_key else None
+        self.admin_token: str | None = None
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
         self.starts = 0
@@ -59,11 +75,25 @@ class FletchServer:
     # -- addresses -------------------------------------------------------------------
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def grpc_url(self) -> str:
-        return f"grpc://127.0.0.1:{self.port}"
+        scheme = "grpc+tls" if self.tls_cert else "grpc"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    # -- tokens ------------------------------------------------------------------------
+    def create_token(self, database: str, permission: str, name: str | None = None) -> str:
+        """`fletch token create` on this server's data dir; returns the new token."""
+        cmd = [str(self.binary), "token", "create", "--data-dir", str(self.data_dir),
+               "--database", database, "--permission", permission]
+        if name:
+            cmd += ["--name", name]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr}")
+        return proc.stdout.strip()
 
     # -- lifecycle ---------------------------------------------------------------------
     def running(self) -> bool:
@@ -95,6 +125,8 @@ class FletchServer:
             str(self.binary), "serve",
             "--data-dir", str(self.data_dir),
             "--addr", f"127.0.0.1:{self.port}",
+            *([] if self.auth else ["--without-auth"]),
+            *(["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)] if self.tls_cert else []),
             *self.args,
         ]
         self.starts += 1
@@ -116,6 +148,9 @@ class FletchServer:
                 )
             if self._healthy():
                 self.ready_seconds = time.monotonic() - self.started_at
+                m = ADMIN_TOKEN_LINE.search(self._this_start_log())
+                if m:
+                    self.admin_token = m.group(1)
                 return
             if time.monotonic() > deadline:
                 self.kill()
@@ -126,8 +161,9 @@ class FletchServer:
             time.sleep(0.05)
 
     def _healthy(self) -> bool:
+        ctx = ssl.create_default_context(cafile=str(self.tls_cert)) if self.tls_cert else None
         try:
-            with urllib.request.urlopen(self.http_url + "/health", timeout=2) as r:
+            with urllib.request.urlopen(self.http_url + "/health", timeout=2, context=ctx) as r:
                 return r.status == 200
         except (urllib.error.URLError, ConnectionError, OSError):
             return False
