@@ -44,7 +44,7 @@ type Engine struct {
 	views map[viewKey]string // installed table view bodies
 	// userViews are the CREATE VIEW bodies installed in DuckDB.
 	userViews map[viewKey]string
-	dbs   map[string]bool    // DuckDB schemas created
+	dbs       map[string]bool // DuckDB schemas created
 }
 
 type viewKey struct{ db, table string }

@@ -36,6 +36,9 @@ const readyTimeout = 60 * time.Second
 type fletch struct {
 	addr    string
 	logPath string
+	// token is the admin token the server printed on first start; the
+	// datasource is configured with it, as a Grafana user would.
+	token string
 }
 
 // startFletch starts $FLETCH_BIN on a free loopback port and waits for /health. The
@@ -73,6 +76,7 @@ func startFletch(t *testing.T) *fletch {
 		if r, err := http.Get("http://" + f.addr + "/health"); err == nil {
 			r.Body.Close()
 			if r.StatusCode == http.StatusOK {
+				f.token = adminToken(t, f.logPath)
 				return f
 			}
 		}
@@ -81,6 +85,20 @@ func startFletch(t *testing.T) *fletch {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// adminToken reads the "admin token: T" line a first start prints.
+func adminToken(t *testing.T, logPath string) string {
+	t.Helper()
+	b, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if tok, ok := strings.CutPrefix(strings.TrimSpace(line), "admin token: "); ok {
+			return tok
+		}
+	}
+	t.Fatalf("no admin token in the log of a first start:\n%s", tail(logPath, 60))
+	return ""
 }
 
 func freeAddr(t *testing.T) string {
@@ -107,7 +125,10 @@ func tail(path string, lines int) string {
 func (f *fletch) writeLP(t *testing.T, db string, lines []string) {
 	t.Helper()
 	url := fmt.Sprintf("http://%s/api/v3/write_lp?db=%s&precision=nanosecond", f.addr, db)
-	r, err := http.Post(url, "text/plain; charset=utf-8", bytes.NewBufferString(strings.Join(lines, "\n")+"\n"))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(strings.Join(lines, "\n")+"\n"))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	r, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer r.Body.Close()
 	require.Equal(t, http.StatusNoContent, r.StatusCode, "write to %s", db)
