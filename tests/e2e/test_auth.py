@@ -330,3 +330,50 @@ def test_without_auth_accepts_anything_including_bearer_none(server):
     t = flight_query(s, "None", "open", "SELECT f, time FROM m ORDER BY time")
     assert rows(t) == [(1, T0), (2, T0 + SEC)]
     assert not (s.data_dir / "tokens.json").exists()
+
+
+# -- SQL can't reach around a token's database -------------------------------------------
+@pytest.mark.parametrize("sql, why", [
+    (f"SELECT * FROM {OTHER}.temp", "outside database"),
+    (f'SELECT * FROM "{OTHER}"."temp"', "outside database"),
+    (f"SELECT * FROM temp JOIN {OTHER}.temp AS o USING (room)", "outside database"),
+    ("SELECT * FROM duckdb_tables()", "table function"),
+    ("SELECT * FROM information_schema.tables", "outside database"),
+    ("SELECT * FROM duckdb_views", "not found"),
+    (f"WITH x AS (SELECT * FROM {OTHER}.temp) SELECT * FROM x", "outside database"),
+    ("SELECT * FROM read_parquet('x.parquet')", "table function"),
+])
+def test_scoped_token_sql_reads_only_its_database(srv, sql, why):
+    """The read token for DB names another database, a table function or the system
+    catalog in its SQL: refused before DuckDB runs it, over DoGet and over ADBC."""
+    with pytest.raises((flight.FlightUnauthorizedError, flight.FlightServerError, pa.ArrowKeyError),
+                       match=why):
+        flight_query(srv, srv.read_token, DB, sql)
+    with adbc(srv, **{DatabaseOptions.AUTHORIZATION_HEADER.value: f"Bearer {srv.read_token}"}) as conn:
+        with conn.cursor() as cur, pytest.raises(Exception, match=why):
+            cur.execute(sql)
+    # Its own database still answers, including through CTEs and subqueries.
+    t = flight_query(srv, srv.read_token, DB,
+                     "WITH x AS (SELECT * FROM temp) SELECT room, v, time FROM (SELECT * FROM x) "
+                     f"WHERE time >= '2026-01-01T00:00:00Z' ORDER BY time")
+    assert rows(t, ["room", "v", "time"]) == SEED_ROWS
+
+
+def test_admin_token_for_all_databases_may_join_them(srv):
+    t = flight_query(srv, srv.admin_token, DB,
+                     f"SELECT a.room AS r, b.room AS o FROM temp a, {OTHER}.temp b ORDER BY r")
+    assert t.to_pylist() == [{"r": "a", "o": "z"}, {"r": "b", "o": "z"}]
+
+
+def test_ddl_needs_admin(srv):
+    """CREATE VIEW changes schema: the write token is refused, the admin token may."""
+    sql = "CREATE VIEW warm AS SELECT room FROM temp WHERE v > 1"
+    with adbc(srv, **{DatabaseOptions.AUTHORIZATION_HEADER.value: f"Bearer {srv.write_token}"}) as conn:
+        with conn.cursor() as cur, pytest.raises(Exception, match="needs admin"):
+            cur.execute(sql)
+    with adbc(srv, **{DatabaseOptions.AUTHORIZATION_HEADER.value: f"Bearer {srv.admin_token}"}) as conn:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            cur.execute("SELECT room FROM warm")
+            assert cur.fetchall() == [("b",)]
+            cur.execute("DROP VIEW warm")
