@@ -306,7 +306,7 @@ func (srv *sqlServer) GetFlightInfoTables(_ context.Context, cmd flightsql.GetTa
 const tableType = "table"
 
 // viewType is the type of a view made with CREATE VIEW.
-const viewType = "view"
+const viewType = "VIEW"
 
 func (srv *sqlServer) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	schema := schema_ref.Tables

@@ -273,3 +273,29 @@ def test_ddl_drop_table(srv):
         tables = [t["table_name"] for cat in _objects(c, depth="tables", db_schema_filter=DB)
                   for s in cat["catalog_db_schemas"] for t in s["db_schema_tables"]]
         assert "dropme" not in tables
+
+
+def test_view_listed_as_VIEW_and_survives_restart(server):
+    """CREATE VIEW is stored in the catalog: GetTables lists it as type VIEW with its
+    columns, and after a restart (and after SIGKILL) it still answers; DROP VIEW removes it."""
+    s = server()
+    write_ok(s, DB, "\n".join(LINES) + "\n")
+    with adbc_connect(s, DB) as c, c.cursor() as k:
+        k.execute("CREATE VIEW busy AS SELECT host, usage * 2 AS double_usage, time FROM cpu "
+                  "WHERE usage > 2")
+    for restart in (lambda: s.restart(), lambda: (s.kill(), s.start())):
+        restart()
+        with adbc_connect(s, DB) as c:
+            objs = c.adbc_get_objects(depth="all", db_schema_filter=DB, table_name_filter="busy")
+            [cat] = objs.read_all().to_pylist()
+            [schema] = cat["catalog_db_schemas"]
+            [t] = schema["db_schema_tables"]
+            assert t["table_type"] == "VIEW"
+            assert [col["column_name"] for col in t["table_columns"]] == ["host", "double_usage", "time"]
+            with c.cursor() as k:
+                got = rows(query(k, "SELECT host, double_usage FROM busy ORDER BY time"))
+                assert got == [("b", 4.5), ("a", 7.5)]
+    with adbc_connect(s, DB) as c, c.cursor() as k:
+        k.execute("DROP VIEW busy")
+        with pytest.raises(dbapi.Error, match="busy"):
+            query(k, "SELECT * FROM busy")
