@@ -19,6 +19,8 @@ import (
 //	CREATE [OR REPLACE] VIEW [db.]name AS <SELECT>
 //	DROP VIEW [IF EXISTS] [db.]name
 //	DROP TABLE [IF EXISTS] [db.]name    (its buffer, Parquet files and schema)
+//	CREATE MATERIALIZED VIEW [db.]name AS <SELECT date_bin(...) AS time, ...>
+//	DROP MATERIALIZED VIEW [IF EXISTS] [db.]name
 
 type ddlKind int
 
@@ -26,6 +28,8 @@ const (
 	ddlCreateView ddlKind = iota + 1
 	ddlDropView
 	ddlDropTable
+	ddlCreateMatView
+	ddlDropMatView
 )
 
 type ddl struct {
@@ -50,10 +54,19 @@ func parseDDL(stmt string) (d ddl, ok bool, err error) {
 			}
 			d.replace = true
 		}
+		d.kind = ddlCreateView
+		if s.keyword("MATERIALIZED") {
+			if d.replace {
+				return d, true, fmt.Errorf("%w: CREATE OR REPLACE MATERIALIZED VIEW is not supported; DROP it first", ErrInvalid)
+			}
+			d.kind = ddlCreateMatView
+		}
 		if !s.keyword("VIEW") {
+			if d.kind == ddlCreateMatView {
+				return d, true, fmt.Errorf("%w: expected VIEW after CREATE MATERIALIZED", ErrInvalid)
+			}
 			return d, false, nil
 		}
-		d.kind = ddlCreateView
 		if err := s.qualifiedName(&d); err != nil {
 			return d, true, err
 		}
@@ -67,6 +80,11 @@ func parseDDL(stmt string) (d ddl, ok bool, err error) {
 		return d, true, nil
 	case s.keyword("DROP"):
 		switch {
+		case s.keyword("MATERIALIZED"):
+			if !s.keyword("VIEW") {
+				return d, true, fmt.Errorf("%w: expected VIEW after DROP MATERIALIZED", ErrInvalid)
+			}
+			d.kind = ddlDropMatView
 		case s.keyword("VIEW"):
 			d.kind = ddlDropView
 		case s.keyword("TABLE"):
@@ -188,7 +206,7 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		return 0, err
 	}
 	if !ok {
-		return 0, fmt.Errorf("%w: only CREATE [OR REPLACE] VIEW, DROP VIEW and DROP TABLE change schema here; send queries as queries", ErrNotAllowed)
+		return 0, fmt.Errorf("%w: only CREATE [OR REPLACE] VIEW, CREATE MATERIALIZED VIEW, DROP [MATERIALIZED] VIEW and DROP TABLE change schema here; send queries as queries", ErrNotAllowed)
 	}
 	if d.schema != "" {
 		db = d.schema
@@ -206,6 +224,10 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		return 0, q.dropDuckDBView(ctx, db, d.name)
 	case ddlDropTable:
 		return 0, q.dropTable(ctx, db, d)
+	case ddlCreateMatView:
+		return 0, q.createMatView(ctx, db, d)
+	case ddlDropMatView:
+		return 0, q.dropMatView(ctx, db, d)
 	}
 	return 0, fmt.Errorf("%w: unsupported statement", ErrNotAllowed)
 }
@@ -301,7 +323,55 @@ func (q *Engine) dropDuckDBView(ctx context.Context, db, name string) error {
 	return err
 }
 
+func (q *Engine) dropMatView(ctx context.Context, db string, d ddl) error {
+	var names []string
+	for _, mv := range q.st.Catalog().MatViews(db) {
+		names = append(names, mv.Name)
+	}
+	name, ok := resolveName(d.name, names)
+	if !ok {
+		if d.ifExists {
+			return nil
+		}
+		return fmt.Errorf("%w: materialized view %q in database %q", ErrNotFound, d.name, db)
+	}
+	if readers := q.readersOf(db, name); len(readers) > 0 {
+		return fmt.Errorf("%w: materialized views %v read %q; drop them first", ErrInvalid, readers, name)
+	}
+	q.mv.refreshMu.Lock()
+	defer q.mv.refreshMu.Unlock()
+	q.mv.mu.Lock()
+	delete(q.mv.m, viewKey{db, name})
+	q.mv.mu.Unlock()
+	if err := q.st.Catalog().DropMatView(db, name); err != nil {
+		return err
+	}
+	if _, err := q.st.Catalog().Table(db, name); err == nil {
+		if err := q.st.DropTable(ctx, db, name); err != nil {
+			return err
+		}
+	}
+	return q.refresh(ctx, db)
+}
+
+// readersOf names the materialized views reading db.name.
+func (q *Engine) readersOf(db, name string) []string {
+	var out []string
+	for _, mv := range q.st.Catalog().MatViews(db) {
+		if mv.Source == name {
+			out = append(out, mv.Name)
+		}
+	}
+	return out
+}
+
 func (q *Engine) dropTable(ctx context.Context, db string, d ddl) error {
+	if _, ok := q.st.Catalog().MatView(db, d.name); ok {
+		return fmt.Errorf("%w: %q is a materialized view; use DROP MATERIALIZED VIEW", ErrInvalid, d.name)
+	}
+	if readers := q.readersOf(db, d.name); len(readers) > 0 {
+		return fmt.Errorf("%w: materialized views %v read %q; drop them first", ErrInvalid, readers, d.name)
+	}
 	names := mustTables(q.st.Catalog(), db)
 	name, ok := resolveName(d.name, names)
 	if !ok {

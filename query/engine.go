@@ -40,6 +40,9 @@ type Engine struct {
 	// noPrune turns time-range pruning off (benchmarks compare).
 	noPrune bool
 
+	mv             matViews
+	stopMV, doneMV chan struct{}
+
 	mu    sync.Mutex         // serializes view refreshes
 	views map[viewKey]string // installed table view bodies
 	// userViews are the CREATE VIEW bodies installed in DuckDB.
@@ -61,6 +64,13 @@ func New(st *storage.Engine) (*Engine, error) {
 	if err := st.LockConfiguration(); err != nil {
 		return nil, fmt.Errorf("lock duckdb configuration: %w", err)
 	}
+	q.loadMatViews()
+	st.SetWriteObserver(q.observeWrite)
+	st.SetBeforePersist(func(ctx context.Context) {
+		if err := q.Materialize(ctx); err != nil {
+			q.log.Warn("materialized views before persist", "err", err)
+		}
+	})
 	return q, nil
 }
 
@@ -95,8 +105,15 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 		q.dbs[db] = true
 	}
 	live := map[string]bool{}
+	isMV := map[string]bool{}
+	for _, mv := range q.st.Catalog().MatViews(db) {
+		isMV[mv.Name] = true
+	}
 	for _, t := range tables {
 		live[t.Name] = true
+		if isMV[t.Name] {
+			continue // its view is the materialized view's, below
+		}
 		body, _, err := q.st.TableSQL(db, t.Name)
 		if err != nil {
 			return err
@@ -108,6 +125,35 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(t.Name) + " AS " + body
 		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("refresh view %s.%s: %w", db, t.Name, err)
+		}
+		q.views[k] = body
+	}
+	// Materialized views, each after its source.
+	for _, k := range q.mvOrder() {
+		if k.db != db {
+			continue
+		}
+		live[k.table] = true
+		q.mv.mu.Lock()
+		st := q.mv.m[k]
+		var body string
+		var err error
+		if st != nil {
+			body, err = q.mvViewSQL(st)
+		}
+		q.mv.mu.Unlock()
+		if st == nil {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if q.views[k] == body {
+			continue
+		}
+		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(k.table) + " AS " + body
+		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("refresh materialized view %s.%s: %w", db, k.table, err)
 		}
 		q.views[k] = body
 	}
@@ -180,6 +226,7 @@ func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Res
 		}
 		defer ex.ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil)
 		query = stripCatalog(ctx, c, query)
+		query = q.systemTables(ctx, c, query)
 		if err := q.checkScope(ctx, c, db, query); err != nil {
 			return err
 		}

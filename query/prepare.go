@@ -81,6 +81,7 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 			return fmt.Errorf("use database %q: %w", db, err)
 		}
 		stmt = stripCatalog(ctx, c, stmt)
+		stmt = q.systemTables(ctx, c, stmt)
 		if err := q.checkScope(ctx, c, db, stmt); err != nil {
 			return err
 		}

@@ -402,6 +402,12 @@ var volatile = map[string]bool{"random": true, "setseed": true, "nextval": true,
 // evalTimes evaluates constant expression nodes as TIMESTAMP_NS, in
 // nanoseconds; nil for NULL.
 func evalTimes(ctx context.Context, c driver.Conn, exprs []any) ([]*int64, error) {
+	return evalInts(ctx, c, exprs, "epoch_ns(CAST(%s AS TIMESTAMP_NS))")
+}
+
+// evalInts evaluates constant expression nodes, each wrapped by the
+// template (with %s for the value) into a BIGINT; nil for NULL.
+func evalInts(ctx context.Context, c driver.Conn, exprs []any, template string) ([]*int64, error) {
 	tree, err := serializeSQL(ctx, c, "SELECT 1")
 	if err != nil || tree == nil {
 		return nil, errors.New("query: cannot serialize a template")
@@ -420,7 +426,7 @@ func evalTimes(ctx context.Context, c driver.Conn, exprs []any) ([]*int64, error
 	aliases := make([]string, len(exprs))
 	for i := range exprs {
 		aliases[i] = fmt.Sprintf("c%d", i)
-		cols[i] = fmt.Sprintf("epoch_ns(CAST(c%d AS TIMESTAMP_NS))", i)
+		cols[i] = fmt.Sprintf(template, fmt.Sprintf("c%d", i))
 	}
 	stmt := "SELECT " + strings.Join(cols, ", ") + " FROM (" + sel + ") AS s(" + strings.Join(aliases, ", ") + ")"
 	rows, err := c.(driver.QueryerContext).QueryContext(ctx, stmt, nil)

@@ -148,3 +148,84 @@ func stripCatalog(ctx context.Context, c driver.Conn, query string) string {
 	}
 	return query
 }
+
+// System tables are answered from Fletch's state, spliced into the query as
+// a VALUES list where the parser saw system.<name>:
+//
+//	system.materialized_views  one row per materialized view: database, name,
+//	    source, bin_seconds, watermark (bins before it are stored), lag_seconds
+//	    (now - watermark), pending_bins (dirty or being recomputed),
+//	    last_refresh, last_error, rows_written (since start)
+const systemSchema = "system"
+
+// systemTables rewrites references to Fletch's system tables. A scoped
+// context sees only its database's rows.
+func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) string {
+	if !strings.Contains(strings.ToLower(query), "materialized_views") {
+		return query
+	}
+	tree, err := serializeSQL(ctx, c, query)
+	if err != nil || tree == nil {
+		return query
+	}
+	type splice struct {
+		start, end int
+		text       string
+	}
+	var splices []splice
+	walk(tree, func(m map[string]any) {
+		if m["type"] != "BASE_TABLE" {
+			return
+		}
+		schema, _ := m["schema_name"].(string)
+		table, _ := m["table_name"].(string)
+		catName, _ := m["catalog_name"].(string)
+		loc, ok := location(m["query_location"])
+		if !ok || catName != "" || !strings.EqualFold(schema, systemSchema) || !strings.EqualFold(table, "materialized_views") {
+			return
+		}
+		end, ok := matchName(query, loc, []string{schema, table})
+		if !ok {
+			return
+		}
+		text := "(" + q.matViewsValues(ctx) + ")"
+		if alias, _ := m["alias"].(string); alias == "" {
+			text += " AS materialized_views"
+		}
+		splices = append(splices, splice{loc, end, text})
+	})
+	sort.Slice(splices, func(a, b int) bool { return splices[a].start > splices[b].start })
+	for _, s := range splices {
+		query = query[:s.start] + s.text + query[s.end:]
+	}
+	return query
+}
+
+func (q *Engine) matViewsValues(ctx context.Context) string {
+	const cols = "database, name, source, bin_seconds, watermark, lag_seconds, pending_bins, last_refresh, last_error, rows_written"
+	scope, scoped := scopeOf(ctx)
+	now := q.st.Now().UnixNano()
+	var rows []string
+	for _, s := range q.matViewStatuses() {
+		if scoped && s.db != scope {
+			continue
+		}
+		last := "NULL::TIMESTAMP_NS"
+		if !s.lastRefresh.IsZero() {
+			last = fmt.Sprintf("make_timestamp_ns(%d)", s.lastRefresh.UnixNano())
+		}
+		lastErr := "NULL::VARCHAR"
+		if s.lastErr != "" {
+			lastErr = storage.QuoteLiteral(s.lastErr)
+		}
+		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %g::DOUBLE, make_timestamp_ns(%d), %g::DOUBLE, %d::BIGINT, %s, %s, %d::BIGINT)",
+			storage.QuoteLiteral(s.db), storage.QuoteLiteral(s.name), storage.QuoteLiteral(s.source),
+			float64(s.stride)/1e9, s.watermark, float64(now-s.watermark)/1e9, s.pendingBins, last, lastErr, s.rows))
+	}
+	if len(rows) == 0 {
+		return "SELECT NULL::VARCHAR AS database, NULL::VARCHAR AS name, NULL::VARCHAR AS source, NULL::DOUBLE AS bin_seconds, " +
+			"NULL::TIMESTAMP_NS AS watermark, NULL::DOUBLE AS lag_seconds, NULL::BIGINT AS pending_bins, " +
+			"NULL::TIMESTAMP_NS AS last_refresh, NULL::VARCHAR AS last_error, NULL::BIGINT AS rows_written WHERE false"
+	}
+	return "SELECT * FROM (VALUES " + strings.Join(rows, ", ") + ") AS t(" + cols + ")"
+}

@@ -185,6 +185,8 @@ func (e *Engine) applyRecord(ctx context.Context, db string, seq uint64, batches
 		if err := e.bufferBatch(ctx, schema, seq<<rowBits|row, b.Record); err != nil {
 			return fmt.Errorf("buffer %s.%s: %w", db, b.Table, err)
 		}
+		ti := b.Record.Schema().FieldIndices(catalog.TimeColumn)[0]
+		e.observe(db, b.Table, b.Record.Column(ti).(*array.Timestamp), replaying)
 		row += uint64(b.Record.NumRows())
 	}
 	now := e.opts.Now().UnixNano()

@@ -108,6 +108,8 @@ type Engine struct {
 	bufferedBytes  atomic.Int64
 	oldestBuffered atomic.Int64 // unix ns of the oldest unpersisted write, 0 when none
 
+	hooks hooks
+
 	stop chan struct{}
 	done chan struct{}
 }

@@ -27,6 +27,9 @@ import (
 // the WAL segments the files now cover. Writes go on meanwhile. On error the
 // frozen rows stay buffered and visible, and the next Persist retries them.
 func (e *Engine) Persist(ctx context.Context) error {
+	if fn := e.hooks.beforePersist.Load(); fn != nil {
+		(*fn)(ctx)
+	}
 	e.persistMu.Lock()
 	defer e.persistMu.Unlock()
 	start := time.Now()

@@ -125,6 +125,7 @@ func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts serv
 		st.Close()
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	q.StartMaterializer(time.Second)
 	srv := server.New(st, q, srvOpts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
@@ -144,6 +145,7 @@ func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts serv
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv.Shutdown(ctx)
+	q.Close()
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("close storage: %w", err)
 	}

@@ -115,6 +115,9 @@ type Database struct {
 	Name   string            `json:"name"`
 	Tables map[string]*Table `json:"tables"`
 	Views  map[string]*View  `json:"views,omitempty"`
+	// MatViews are materialized views; each stores its rows in the table
+	// of the same name.
+	MatViews map[string]*MatView `json:"materialized_views,omitempty"`
 }
 
 // Catalog is the set of databases. It is safe for concurrent use; every
