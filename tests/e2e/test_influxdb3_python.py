@@ -5,8 +5,13 @@ Writes go through the client's line-protocol API (strings and Point objects, ove
 through its Flight DoGet with the JSON ticket
 {"database", "sql_query", "query_type", "params"} (influxdb_client_3/query/query_api.py).
 The oracle is the data written here.
+
+The last section runs the client against a server with auth and TLS on: `ssl_ca_cert`
+(a PEM file path) is the one option that makes it trust a private CA for both its HTTPS
+writes (urllib3 `ca_certs`) and its grpc+tls queries (read into pyarrow's `tls_root_certs`).
 """
 
+import re
 from datetime import datetime, timezone
 
 import pyarrow as pa
@@ -15,6 +20,7 @@ from influxdb_client_3 import InfluxDBClient3, Point
 from influxdb_client_3.exceptions import (InfluxDB3ClientQueryError, InfluxDBError,
                                           InfluxDBPartialWriteError)
 
+from certs import self_signed
 from fletch_client import TS_NS_UTC, rows, sorted_rows
 
 DB = "influxpy"
@@ -195,3 +201,101 @@ def test_influxql_is_a_clear_unimplemented_error(client):
     msg = str(ei.value)
     assert "unimplemented" in msg.lower(), msg
     assert "influxql" in msg.lower(), msg
+
+
+# -- auth and TLS ----------------------------------------------------------------------------
+TLS_DB = "influxtls"
+AIR_ORDER = ["room", "co2", "time"]
+AIR = [("a", 410, T0), ("b", 655, T0 + SEC), ("a", 398, T0 + 2 * SEC)]
+AIR_LINES = [f"air,room={r} co2={c}i {t}" for r, c, t in AIR]
+AIR_SQL = "SELECT room, co2, time FROM air ORDER BY time"
+
+
+@pytest.fixture(scope="module")
+def tls_srv(module_server, tmp_path_factory):
+    cert, key = self_signed(tmp_path_factory.mktemp("influx-tls"))
+    s = module_server(auth=True, tls_cert=cert, tls_key=key)
+    assert s.http_url.startswith("https://")
+    s.cert = str(cert)
+    s.read_token = s.create_token(TLS_DB, "read", name="influx-reader")
+    s.write_token = s.create_token(TLS_DB, "write", name="influx-writer")
+    # https:// in host makes the client use grpc+tls:// for queries, on the same port.
+    with InfluxDBClient3(host=s.http_url, token=s.write_token, database=TLS_DB,
+                         ssl_ca_cert=s.cert) as c:
+        c.write(record=AIR_LINES[0])  # /api/v2/write, "Authorization: Token T"
+    with InfluxDBClient3(host=s.http_url, token=s.write_token, database=TLS_DB,
+                         ssl_ca_cert=s.cert, write_use_v2_api=False, auth_scheme="Bearer") as c:
+        c.write(record=Point("air").tag("room", "b").field("co2", 655).time(T0 + SEC))
+        c.write(record=AIR_LINES[2])  # /api/v3/write_lp, "Authorization: Bearer T"
+    return s
+
+
+def _tls_client(srv, token, **kw) -> InfluxDBClient3:
+    return InfluxDBClient3(host=srv.http_url, token=token, database=TLS_DB, **kw)
+
+
+def test_tls_write_then_query_with_ssl_ca_cert(tls_srv):
+    for token in (tls_srv.read_token, tls_srv.write_token, tls_srv.admin_token):
+        with _tls_client(tls_srv, token, ssl_ca_cert=tls_srv.cert) as c:
+            assert rows(c.query(AIR_SQL), AIR_ORDER) == AIR
+
+
+def test_tls_wrong_token_is_401_and_unauthenticated(tls_srv):
+    wrong = tls_srv.write_token[:-4] + "AAAA"
+    with _tls_client(tls_srv, wrong, ssl_ca_cert=tls_srv.cert) as c:
+        with pytest.raises(InfluxDBError) as ei:
+            c.write(record=f"air,room=x co2=1i {T0 + 9 * SEC}")
+        assert ei.value.response.status == 401
+        assert ei.value.message == ("unauthorized: auth: unauthenticated: invalid token; send the "
+                                    'header "Authorization: Bearer TOKEN" (or Token TOKEN, or '
+                                    "Basic auth with the token as password)")
+        with pytest.raises(InfluxDB3ClientQueryError,
+                           match="Flight returned unauthenticated error, with message: "
+                                 "auth: unauthenticated: invalid token"):
+            c.query(AIR_SQL)
+    with _tls_client(tls_srv, tls_srv.admin_token, ssl_ca_cert=tls_srv.cert) as c:
+        assert rows(c.query(AIR_SQL), AIR_ORDER) == AIR
+
+
+@pytest.mark.parametrize("v2", [True, False], ids=["api-v2-write", "api-v3-write_lp"])
+def test_tls_read_token_write_is_403(tls_srv, v2):
+    with _tls_client(tls_srv, tls_srv.read_token, ssl_ca_cert=tls_srv.cert,
+                     write_use_v2_api=v2) as c:
+        with pytest.raises(InfluxDBError) as ei:
+            c.write(record=f"air,room=r co2=2i {T0 + 9 * SEC}")
+        assert ei.value.response.status == 403
+        # v2 answers {"code", "message"}, which the client joins as "code: message".
+        prefix = "forbidden: " if v2 else ""
+        assert re.fullmatch(
+            prefix + r'auth: permission denied: token "influx-reader" \(id [0-9a-f]{16}\) '
+            f'has read permission on database "{TLS_DB}"; this request needs write',
+            ei.value.message), ei.value.message
+        assert rows(c.query(AIR_SQL), AIR_ORDER) == AIR
+
+
+def test_tls_token_for_another_database_is_permission_denied(tls_srv):
+    with _tls_client(tls_srv, tls_srv.read_token, ssl_ca_cert=tls_srv.cert) as c:
+        with pytest.raises(InfluxDB3ClientQueryError,
+                           match=f"Flight returned unauthorized error, with message: auth: "
+                                 f'permission denied: .* is scoped to database "{TLS_DB}"; '
+                                 f'this request is for database "elsewhere"'):
+            c.query(AIR_SQL, database="elsewhere")
+
+
+def test_tls_without_ssl_ca_cert_is_refused(tls_srv):
+    """The system CAs don't know the self-signed certificate: both paths fail the handshake."""
+    with _tls_client(tls_srv, tls_srv.write_token) as c:
+        with pytest.raises(InfluxDBError) as ei:
+            c.write(record=f"air,room=n co2=3i {T0 + 9 * SEC}")
+        assert ei.value.status == 0 and ei.value.reason.startswith("SSLError"), ei.value
+        assert "CERTIFICATE_VERIFY_FAILED" in ei.value.reason
+        with pytest.raises(InfluxDB3ClientQueryError,
+                           match="Flight returned unavailable error.*certificate verify failed"):
+            c.query(AIR_SQL)
+
+
+def test_tls_verify_ssl_false_skips_verification_on_both_paths(tls_srv):
+    with _tls_client(tls_srv, tls_srv.write_token, verify_ssl=False) as c:
+        with pytest.warns(Warning, match="Unverified HTTPS request"):
+            c.write(record=f"unverified,room=u co2=4i {T0}")
+        assert rows(c.query("SELECT room, co2, time FROM unverified")) == [("u", 4, T0)]

@@ -9,17 +9,34 @@ The oracle computes every bucket in Python from the points written here.
 
 flightsql-dbapi 0.2.2 pins sqlalchemy<2 (1.4.x works) and needs pandas at run time; it
 works with pyarrow 26 and protobuf 7. Without a token it sends `authorization: Bearer None`.
+
+With auth and TLS (the last section): `user:TOKEN@host` makes the dialect call Handshake
+with Basic credentials once, in create_engine, and send the Bearer token it returns;
+`?token=TOKEN` sends `authorization: Bearer TOKEN` on every call. Without `insecure` it
+connects with TLS, but its URL has no option for a CA file (and connect_args never reach
+its FlightClient), so a private CA is trusted only through gRPC's own environment variable
+GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=ca.pem (read once per process, so those tests run the
+client in a child process) — or verification is skipped with `disable_server_verification=true`.
+Both flags are parsed with bool(str): `insecure=false` also means plaintext.
 """
 
+import json
+import os
+import re
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
+import pyarrow.flight as flight
 import pytest
+import requests
 import sqlalchemy as sa
 from sqlalchemy import types as satypes
 
 import flightsql.sqlalchemy  # noqa: F401  (registers datafusion+flightsql)
-from fletch_client import write_ok
+from certs import self_signed
+from fletch_client import HTTP_TIMEOUT, write_ok
 
 DB = "supersetdb"
 SEC = 1_000_000_000
@@ -265,3 +282,136 @@ def test_dbapi_parameters_as_dense_unions(engine):
         assert [tuple(r) for r in cur.fetchall()] == [(len(want), sum(p[2] for p in want))]
     finally:
         conn.close()
+
+
+# -- auth and TLS --------------------------------------------------------------------------
+TLS_DB = "supersettls"
+TLS_POINTS = sorted(POINTS, key=lambda p: p[4])[:6]
+TLS_SQL = "SELECT host, value, n, time FROM events ORDER BY time"
+TLS_ROWS = [(h, v, n, t) for h, v, n, _, t in TLS_POINTS]
+EVENTS_COLUMNS = {"host": "TEXT", "value": "FLOAT", "n": "BIGINT", "ts_s": "BIGINT",
+                  "time": "TIMESTAMP"}
+
+# What Superset does with a database URL, in a process of its own: inspect, then query.
+SUPERSET_CHILD = r"""
+import json, sys
+import pandas as pd
+import sqlalchemy as sa
+import flightsql.sqlalchemy
+
+def to_ns(v):
+    ts = pd.Timestamp(v)
+    return (ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")).value
+
+out = []
+for url in json.load(sys.stdin):
+    engine = sa.create_engine(url)
+    insp = sa.inspect(engine)
+    schema = insp.get_schema_names()
+    tables = {s: insp.get_table_names(schema=s) for s in schema}
+    columns = {c["name"]: type(c["type"]).__name__ for c in insp.get_columns("events", schema=schema[0])}
+    with engine.connect() as conn:
+        got = [[h, v, n, to_ns(t)] for h, v, n, t in conn.execute(sa.text(sys.argv[1])).fetchall()]
+    engine.dispose()
+    out.append({"schemas": schema, "tables": tables, "columns": columns, "rows": got})
+json.dump(out, sys.stdout)
+"""
+
+
+@pytest.fixture(scope="module")
+def tls_srv(module_server, tmp_path_factory):
+    cert, key = self_signed(tmp_path_factory.mktemp("superset-tls"))
+    s = module_server(auth=True, tls_cert=cert, tls_key=key)
+    s.cert = str(cert)
+    s.read_token = s.create_token(TLS_DB, "read", name="superset")
+    body = "\n".join(f"events,host={h} value={v},n={n}i,ts_s={ts}i {t}" for h, v, n, ts, t in TLS_POINTS)
+    r = requests.post(s.http_url + "/api/v3/write_lp", params={"db": TLS_DB}, data=body,
+                      headers={"Authorization": "Bearer " + s.admin_token}, verify=s.cert,
+                      timeout=HTTP_TIMEOUT)
+    assert r.status_code == 204, r.text
+    return s
+
+
+def tls_url(srv, user_token=None, **query):
+    cred = f"superset:{user_token}@" if user_token else ""
+    q = "&".join(f"{k}={v}" for k, v in {"database": TLS_DB, **query}.items())
+    return f"datafusion+flightsql://{cred}127.0.0.1:{srv.port}?{q}"
+
+
+def test_tls_private_ca_through_grpc_env(tls_srv):
+    """Basic handshake (user:TOKEN@) and Bearer (?token=), each verifying the server's
+    certificate against the CA named by GRPC_DEFAULT_SSL_ROOTS_FILE_PATH."""
+    urls = [tls_url(tls_srv, tls_srv.read_token), tls_url(tls_srv, token=tls_srv.read_token)]
+    proc = subprocess.run([sys.executable, "-c", SUPERSET_CHILD, TLS_SQL], input=json.dumps(urls),
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": tls_srv.cert})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for got in json.loads(proc.stdout):
+        # The read token for TLS_DB sees only TLS_DB.
+        assert got["schemas"] == [TLS_DB]
+        assert got["tables"] == {TLS_DB: ["events"]}
+        assert got["columns"] == EVENTS_COLUMNS
+        assert [tuple(r) for r in got["rows"]] == TLS_ROWS
+
+
+def test_tls_disable_server_verification(tls_srv):
+    """The URL-only way to TLS with a private CA: encrypted, but the certificate is not
+    checked (flightsql-dbapi 0.2.2 has no CA option)."""
+    engine = sa.create_engine(tls_url(tls_srv, tls_srv.read_token, disable_server_verification="true"))
+    try:
+        insp = sa.inspect(engine)
+        assert insp.get_schema_names() == [TLS_DB]
+        assert insp.get_table_names(schema=TLS_DB) == ["events"]
+        cols = {c["name"]: type(c["type"]).__name__ for c in insp.get_columns("events", schema=TLS_DB)}
+        assert cols == EVENTS_COLUMNS
+        got = [(h, v, n, to_ns(t)) for h, v, n, t in run(engine, TLS_SQL)]
+        assert got == TLS_ROWS
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("user_token, query, message", [
+    # No credentials: the dialect sends "Bearer None".
+    (None, {}, 'invalid token; send the metadata "authorization: Bearer TOKEN"'),
+    (None, {"token": "fletch_wrong"}, 'invalid token; send the metadata "authorization: Bearer TOKEN"'),
+    ("fletch_wrong", {}, 'invalid token; send the metadata "authorization: Basic base64(USER:TOKEN)"'),
+], ids=["no-token", "wrong-bearer", "wrong-basic"])
+def test_tls_missing_or_wrong_token_is_unauthenticated(tls_srv, user_token, query, message):
+    url = tls_url(tls_srv, user_token, disable_server_verification="true", **query)
+    with pytest.raises(flight.FlightUnauthenticatedError,
+                       match="unauthenticated error, with message: " +
+                             re.escape("auth: unauthenticated: " + message)):
+        engine = sa.create_engine(url)  # a Basic handshake fails here already
+        try:
+            run(engine, "SELECT 1")
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("basic", [False, True], ids=["bearer", "basic"])
+def test_tls_untrusted_certificate_is_refused(tls_srv, basic):
+    """Verification on, no CA: the Bearer path names the failed handshake; the Basic one
+    only says pyarrow "Could not finish writing before closing"."""
+    if basic:
+        url, err, msg = (tls_url(tls_srv, tls_srv.read_token), flight.FlightInternalError,
+                         "Could not finish writing before closing")
+    else:
+        url, err, msg = (tls_url(tls_srv, token=tls_srv.read_token), flight.FlightUnavailableError,
+                         "certificate verify failed")
+    with pytest.raises(err, match=msg):
+        engine = sa.create_engine(url)
+        try:
+            run(engine, "SELECT 1")
+        finally:
+            engine.dispose()
+
+
+def test_tls_insecure_false_still_means_plaintext(tls_srv):
+    """client_from_url does bool("false"), which is True: plaintext to a TLS port."""
+    url = tls_url(tls_srv, token=tls_srv.read_token, insecure="false")
+    engine = sa.create_engine(url)
+    try:
+        with pytest.raises(flight.FlightUnavailableError):
+            run(engine, "SELECT 1")
+    finally:
+        engine.dispose()

@@ -10,6 +10,8 @@ package grafana_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,6 +27,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 )
@@ -39,21 +42,37 @@ type fletch struct {
 	// token is the admin token the server printed on first start; the
 	// datasource is configured with it, as a Grafana user would.
 	token string
+	// rootCAs holds the server's certificate when it was started with --tls-cert;
+	// nil means plaintext HTTP and gRPC.
+	rootCAs *x509.CertPool
+	http    *http.Client
+	// creds is how the datasource's client dials; nil means plaintext.
+	creds credentials.TransportCredentials
 }
 
-// startFletch starts $FLETCH_BIN on a free loopback port and waits for /health. The
+// startFletch starts $FLETCH_BIN serve on a free loopback port with args appended to
+// its command line, and waits for /health. With "--tls-cert FILE" among args the
+// server speaks TLS, and every call the tests make trusts FILE as its only root. The
 // process is killed at cleanup; a failing test gets the tail of its log.
-func startFletch(t *testing.T) *fletch {
+func startFletch(t *testing.T, args ...string) *fletch {
 	t.Helper()
 	bin := os.Getenv("FLETCH_BIN")
 	if bin == "" {
 		t.Skip("FLETCH_BIN is not set: `make test-grafana` builds bin/fletch and runs these tests")
 	}
 	dir := t.TempDir()
-	f := &fletch{addr: freeAddr(t), logPath: filepath.Join(dir, "fletch.log")}
+	f := &fletch{addr: freeAddr(t), logPath: filepath.Join(dir, "fletch.log"), http: http.DefaultClient}
+	for i, a := range args {
+		if a == "--tls-cert" && i+1 < len(args) {
+			f.rootCAs = certPool(t, args[i+1])
+			f.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.rootCAs}}}
+			f.creds = credentials.NewTLS(&tls.Config{RootCAs: f.rootCAs})
+			t.Cleanup(f.http.CloseIdleConnections)
+		}
+	}
 	logf, err := os.Create(f.logPath)
 	require.NoError(t, err)
-	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--addr", f.addr)
+	cmd := exec.Command(bin, append([]string{"serve", "--data-dir", filepath.Join(dir, "data"), "--addr", f.addr}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start(), "start %s", bin)
 	exited := make(chan struct{})
@@ -73,7 +92,7 @@ func startFletch(t *testing.T) *fletch {
 			t.Fatalf("fletch exited before answering /health:\n%s", tail(f.logPath, 60))
 		default:
 		}
-		if r, err := http.Get("http://" + f.addr + "/health"); err == nil {
+		if r, err := f.http.Get(f.url("/health")); err == nil {
 			r.Body.Close()
 			if r.StatusCode == http.StatusOK {
 				f.token = adminToken(t, f.logPath)
@@ -85,6 +104,24 @@ func startFletch(t *testing.T) *fletch {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// url is the server's address for an HTTP path: https when it serves TLS.
+func (f *fletch) url(path string) string {
+	if f.rootCAs != nil {
+		return "https://" + f.addr + path
+	}
+	return "http://" + f.addr + path
+}
+
+// certPool is a pool holding only the PEM certificates in path.
+func certPool(t *testing.T, path string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(path)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pem), "no certificate in %s", path)
+	return pool
 }
 
 // adminToken reads the "admin token: T" line a first start prints.
@@ -124,27 +161,35 @@ func tail(path string, lines int) string {
 // writeLP posts line protocol (nanosecond timestamps) and requires 204.
 func (f *fletch) writeLP(t *testing.T, db string, lines []string) {
 	t.Helper()
-	url := fmt.Sprintf("http://%s/api/v3/write_lp?db=%s&precision=nanosecond", f.addr, db)
+	url := f.url(fmt.Sprintf("/api/v3/write_lp?db=%s&precision=nanosecond", db))
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(strings.Join(lines, "\n")+"\n"))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+f.token)
-	r, err := http.DefaultClient.Do(req)
+	r, err := f.http.Do(req)
 	require.NoError(t, err)
 	defer r.Body.Close()
 	require.Equal(t, http.StatusNoContent, r.StatusCode, "write to %s", db)
 }
 
 // grafanaClient is the datasource's client: flightsql.NewClient over plaintext gRPC
-// (cfg.Secure false), with the configured metadata attached to every call's context.
+// (cfg.Secure false), or over TLS when the server serves it, with the configured
+// metadata attached to every call's context. With "Require TLS / SSL" the datasource
+// verifies against x509.SystemCertPool() (pkg/flightsql/client.go); here the pool is
+// the server's own certificate, as if it were installed in the system store.
 type grafanaClient struct {
 	*flightsql.Client
+	srv *fletch
 	md  metadata.MD
 	mem *memory.CheckedAllocator
 }
 
 func newGrafanaClient(t *testing.T, f *fletch, md metadata.MD) *grafanaClient {
 	t.Helper()
-	c, err := flightsql.NewClient(f.addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := f.creds
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	c, err := flightsql.NewClient(f.addr, nil, nil, grpc.WithTransportCredentials(creds))
 	require.NoError(t, err)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	c.Alloc = mem
@@ -152,7 +197,7 @@ func newGrafanaClient(t *testing.T, f *fletch, md metadata.MD) *grafanaClient {
 		c.Close()
 		mem.AssertSize(t, 0)
 	})
-	return &grafanaClient{Client: c, md: md, mem: mem}
+	return &grafanaClient{Client: c, srv: f, md: md, mem: mem}
 }
 
 // ctx is what the datasource sends: its metadata as outgoing gRPC headers, and the

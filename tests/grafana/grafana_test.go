@@ -66,18 +66,25 @@ var cpuColumns = map[string]arrow.DataType{
 	"time":  &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"},
 }
 
-// setup starts a server, writes cpu and mem into the grafana database, and returns a
-// client configured like a datasource whose metadata is {"database": "grafana"}.
-func setup(t *testing.T) *grafanaClient {
+// setup starts a server (with args appended to `fletch serve`), writes cpu and mem into
+// the grafana database, and returns a client configured like a datasource whose metadata
+// is {"database": "grafana"} and whose token is the admin token.
+func setup(t *testing.T, args ...string) *grafanaClient {
 	t.Helper()
-	f := startFletch(t)
+	f := startFletch(t, args...)
+	writeTables(t, f)
+	return newGrafanaClient(t, f, metadata.Pairs("database", db, "authorization", "Bearer "+f.token))
+}
+
+// writeTables writes points into cpu and one row into mem, in the grafana database.
+func writeTables(t *testing.T, f *fletch) {
+	t.Helper()
 	lines := make([]string, len(points))
 	for i, p := range points {
 		lines[i] = fmt.Sprintf("cpu,host=%s usage=%g %d", p.host, p.usage, p.at.UnixNano())
 	}
 	f.writeLP(t, db, lines)
 	f.writeLP(t, db, []string{fmt.Sprintf("mem,host=a used=5i %d", rangeFrom.UnixNano())})
-	return newGrafanaClient(t, f, metadata.Pairs("database", db, "authorization", "Bearer "+f.token))
 }
 
 func inRange(p point) bool { return !p.at.Before(rangeFrom) && !p.at.After(rangeTo) }
@@ -89,18 +96,26 @@ func TestGrafana_CheckHealth_SelectOne(t *testing.T) {
 	require.Equal(t, [][]any{{int64(1)}}, r.rows(t))
 }
 
-func TestGrafana_Query_TimeFilter(t *testing.T) {
-	g := setup(t)
-	r := g.query(t, "SELECT time, host, usage FROM cpu WHERE "+macroTimeFilter+" ORDER BY time")
-	r.requireConsistentSchema(t)
-	r.requireNanosecondTime(t, "time")
+// timeFilterSQL selects the dashboard's range with $__timeFilter; timeFilterRows is
+// what it must return.
+const timeFilterSQL = "SELECT time, host, usage FROM cpu WHERE " + macroTimeFilter + " ORDER BY time"
+
+func timeFilterRows() [][]any {
 	var want [][]any
 	for _, p := range points {
 		if inRange(p) {
 			want = append(want, []any{p.at, p.host, p.usage})
 		}
 	}
-	require.Equal(t, want, r.rows(t))
+	return want
+}
+
+func TestGrafana_Query_TimeFilter(t *testing.T) {
+	g := setup(t)
+	r := g.query(t, timeFilterSQL)
+	r.requireConsistentSchema(t)
+	r.requireNanosecondTime(t, "time")
+	require.Equal(t, timeFilterRows(), r.rows(t))
 }
 
 func TestGrafana_Query_TimeFromTimeTo(t *testing.T) {
