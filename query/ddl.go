@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -21,6 +22,8 @@ import (
 //	DROP TABLE [IF EXISTS] [db.]name    (its buffer, Parquet files and schema)
 //	CREATE MATERIALIZED VIEW [db.]name AS <SELECT date_bin(...) AS time, ...>
 //	DROP MATERIALIZED VIEW [IF EXISTS] [db.]name
+//	ALTER {DATABASE|TABLE|MATERIALIZED VIEW} name SET (retention = '7d')
+//	CREATE MATERIALIZED VIEW name WITH (retention = '90d') AS ...
 
 type ddlKind int
 
@@ -30,6 +33,8 @@ const (
 	ddlDropTable
 	ddlCreateMatView
 	ddlDropMatView
+	ddlAlterDatabase
+	ddlAlterTable
 )
 
 type ddl struct {
@@ -39,6 +44,8 @@ type ddl struct {
 	schema   string // database named in the statement, if any
 	name     string
 	body     string // the SELECT of CREATE VIEW
+	// retention is the period of WITH/SET (retention = '...'), if given.
+	retention *time.Duration
 }
 
 // parseDDL recognizes a statement Fletch applies itself. ok is false for
@@ -70,12 +77,51 @@ func parseDDL(stmt string) (d ddl, ok bool, err error) {
 		if err := s.qualifiedName(&d); err != nil {
 			return d, true, err
 		}
+		if d.kind == ddlCreateMatView && s.keyword("WITH") {
+			if err := s.options(&d); err != nil {
+				return d, true, err
+			}
+		}
 		if !s.keyword("AS") {
 			return d, true, fmt.Errorf("%w: expected AS after CREATE VIEW %s", ErrInvalid, d.name)
 		}
 		d.body = strings.TrimRight(strings.TrimSpace(s.src[s.pos:]), "; \t\r\n")
 		if d.body == "" {
 			return d, true, fmt.Errorf("%w: CREATE VIEW %s has no query", ErrInvalid, d.name)
+		}
+		return d, true, nil
+	case s.keyword("ALTER"):
+		switch {
+		case s.keyword("DATABASE"):
+			d.kind = ddlAlterDatabase
+		case s.keyword("TABLE"):
+			d.kind = ddlAlterTable
+		case s.keyword("MATERIALIZED"):
+			if !s.keyword("VIEW") {
+				return d, true, fmt.Errorf("%w: expected VIEW after ALTER MATERIALIZED", ErrInvalid)
+			}
+			d.kind = ddlAlterTable
+		default:
+			return d, false, nil
+		}
+		if err := s.qualifiedName(&d); err != nil {
+			return d, true, err
+		}
+		if d.kind == ddlAlterDatabase && d.schema == "" {
+			d.schema = d.name
+		}
+		if !s.keyword("SET") {
+			return d, true, fmt.Errorf("%w: expected SET (retention = '...') after ALTER ... %s", ErrInvalid, d.name)
+		}
+		if err := s.options(&d); err != nil {
+			return d, true, err
+		}
+		if d.retention == nil {
+			return d, true, fmt.Errorf("%w: ALTER ... SET needs (retention = '<period>')", ErrInvalid)
+		}
+		s.skip()
+		if rest := strings.TrimRight(s.src[s.pos:], "; \t\r\n"); rest != "" {
+			return d, true, fmt.Errorf("%w: unexpected %q after ALTER ... SET (...)", ErrInvalid, rest)
 		}
 		return d, true, nil
 	case s.keyword("DROP"):
@@ -156,6 +202,75 @@ func (s *scanner) keyword(kw string) bool {
 	return true
 }
 
+// options reads ( key = 'value' [, ...] ); the one key is retention.
+func (s *scanner) options(d *ddl) error {
+	s.skip()
+	if s.pos >= len(s.src) || s.src[s.pos] != '(' {
+		return fmt.Errorf("%w: expected ( retention = '<period>' )", ErrInvalid)
+	}
+	s.pos++
+	for {
+		s.skip()
+		key, end, ok := scanIdent(s.src, s.pos)
+		if !ok {
+			return fmt.Errorf("%w: expected an option name at %q", ErrInvalid, clip(s.src[s.pos:]))
+		}
+		s.pos = end
+		s.skip()
+		if s.pos >= len(s.src) || s.src[s.pos] != '=' {
+			return fmt.Errorf("%w: expected = after option %s", ErrInvalid, key)
+		}
+		s.pos++
+		s.skip()
+		val, ok := s.stringLiteral()
+		if !ok {
+			return fmt.Errorf("%w: option %s takes a quoted value, e.g. '90d'", ErrInvalid, key)
+		}
+		switch strings.ToLower(key) {
+		case "retention":
+			p, err := catalog.ParseRetention(val)
+			if err != nil {
+				return err
+			}
+			d.retention = &p
+		default:
+			return fmt.Errorf("%w: unknown option %q (the one option is retention)", ErrInvalid, key)
+		}
+		s.skip()
+		if s.pos < len(s.src) && s.src[s.pos] == ',' {
+			s.pos++
+			continue
+		}
+		if s.pos < len(s.src) && s.src[s.pos] == ')' {
+			s.pos++
+			return nil
+		}
+		return fmt.Errorf("%w: expected , or ) in the options", ErrInvalid)
+	}
+}
+
+// stringLiteral reads a 'quoted' SQL string.
+func (s *scanner) stringLiteral() (string, bool) {
+	if s.pos >= len(s.src) || s.src[s.pos] != '\'' {
+		return "", false
+	}
+	var b strings.Builder
+	for j := s.pos + 1; j < len(s.src); j++ {
+		if s.src[j] != '\'' {
+			b.WriteByte(s.src[j])
+			continue
+		}
+		if j+1 < len(s.src) && s.src[j+1] == '\'' {
+			b.WriteByte('\'')
+			j++
+			continue
+		}
+		s.pos = j + 1
+		return b.String(), true
+	}
+	return "", false
+}
+
 func (s *scanner) qualifiedName(d *ddl) error {
 	var parts []string
 	for {
@@ -226,6 +341,16 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		return 0, q.dropTable(ctx, db, d)
 	case ddlCreateMatView:
 		return 0, q.createMatView(ctx, db, d)
+	case ddlAlterDatabase:
+		if err := q.st.Catalog().SetDatabaseRetention(db, *d.retention); err != nil {
+			return 0, err
+		}
+		return 0, q.refresh(ctx, db)
+	case ddlAlterTable:
+		if err := q.st.Catalog().SetTableRetention(db, d.name, *d.retention); err != nil {
+			return 0, err
+		}
+		return 0, q.refresh(ctx, db)
 	case ddlDropMatView:
 		return 0, q.dropMatView(ctx, db, d)
 	}

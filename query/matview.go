@@ -114,9 +114,10 @@ func (q *Engine) observeWrite(db, table string, times []int64) {
 			continue
 		}
 		seen := map[int64]bool{}
+		cutoff := q.st.Cutoff(db, table)
 		for _, t := range times {
-			if t >= s.w {
-				continue
+			if t >= s.w || t < cutoff {
+				continue // open bin, or past the source's retention (invisible)
 			}
 			b := binOf(s.def, t)
 			if !seen[b] {
@@ -326,6 +327,9 @@ func (q *Engine) createMatView(ctx context.Context, db string, d ddl) error {
 		return err
 	}
 	def := catalog.MatView{Name: d.name, SQL: d.body}
+	if d.retention != nil {
+		def.Retention = *d.retention
+	}
 	var first *int64
 	err := q.withConn(ctx, db, func(c driver.Conn) error {
 		if err := q.checkScope(ctx, c, db, d.body); err != nil {
@@ -597,6 +601,14 @@ func (q *Engine) materializeOne(ctx context.Context, k viewKey) error {
 			s.inflight[b] = true
 		}
 		s.dirty = map[int64]bool{}
+		// A bin whose source rows have partly passed retention can't be
+		// computed again: it keeps the rows it has.
+		srcCutoff := q.st.Cutoff(k.db, s.def.Source)
+		for b := range s.inflight {
+			if b < srcCutoff {
+				delete(s.inflight, b)
+			}
+		}
 		work := ranges(s.inflight, s.def.Stride)
 		w := s.w
 		caughtUp := s.w >= target

@@ -156,13 +156,21 @@ func stripCatalog(ctx context.Context, c driver.Conn, query string) string {
 //	    source, bin_seconds, watermark (bins before it are stored), lag_seconds
 //	    (now - watermark), pending_bins (dirty or being recomputed),
 //	    last_refresh, last_error, rows_written (since start)
+//	system.retention  one row per table with a retention period: database,
+//	    table_name, retention_seconds, cutoff (first visible time),
+//	    files_removed, rows_removed, bytes_removed (since start), last_run
 const systemSchema = "system"
 
 // systemTables rewrites references to Fletch's system tables. A scoped
 // context sees only its database's rows.
 func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) string {
-	if !strings.Contains(strings.ToLower(query), "materialized_views") {
+	lower := strings.ToLower(query)
+	if !strings.Contains(lower, "materialized_views") && !strings.Contains(lower, "retention") {
 		return query
+	}
+	tables := map[string]func(context.Context) string{
+		"materialized_views": q.matViewsValues,
+		"retention":          q.retentionValues,
 	}
 	tree, err := serializeSQL(ctx, c, query)
 	if err != nil || tree == nil {
@@ -181,16 +189,17 @@ func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) 
 		table, _ := m["table_name"].(string)
 		catName, _ := m["catalog_name"].(string)
 		loc, ok := location(m["query_location"])
-		if !ok || catName != "" || !strings.EqualFold(schema, systemSchema) || !strings.EqualFold(table, "materialized_views") {
+		rowsSQL := tables[strings.ToLower(table)]
+		if !ok || catName != "" || !strings.EqualFold(schema, systemSchema) || rowsSQL == nil {
 			return
 		}
 		end, ok := matchName(query, loc, []string{schema, table})
 		if !ok {
 			return
 		}
-		text := "(" + q.matViewsValues(ctx) + ")"
+		text := "(" + rowsSQL(ctx) + ")"
 		if alias, _ := m["alias"].(string); alias == "" {
-			text += " AS materialized_views"
+			text += " AS " + storage.QuoteIdent(strings.ToLower(table))
 		}
 		splices = append(splices, splice{loc, end, text})
 	})
@@ -226,6 +235,26 @@ func (q *Engine) matViewsValues(ctx context.Context) string {
 		return "SELECT NULL::VARCHAR AS database, NULL::VARCHAR AS name, NULL::VARCHAR AS source, NULL::DOUBLE AS bin_seconds, " +
 			"NULL::TIMESTAMP_NS AS watermark, NULL::DOUBLE AS lag_seconds, NULL::BIGINT AS pending_bins, " +
 			"NULL::TIMESTAMP_NS AS last_refresh, NULL::VARCHAR AS last_error, NULL::BIGINT AS rows_written WHERE false"
+	}
+	return "SELECT * FROM (VALUES " + strings.Join(rows, ", ") + ") AS t(" + cols + ")"
+}
+
+func (q *Engine) retentionValues(ctx context.Context) string {
+	const cols = "database, table_name, retention_seconds, cutoff, files_removed, rows_removed, bytes_removed, last_run"
+	scope, scoped := scopeOf(ctx)
+	var rows []string
+	for _, r := range q.st.RetentionStats() {
+		if scoped && r.Database != scope {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("(%s, %s, %d::BIGINT, make_timestamp_ns(%d), %d::BIGINT, %d::BIGINT, %d::BIGINT, make_timestamp_ns(%d))",
+			storage.QuoteLiteral(r.Database), storage.QuoteLiteral(r.Table), int64(r.Period.Seconds()), r.Cutoff.UnixNano(),
+			r.FilesRemoved, r.RowsRemoved, r.BytesRemoved, r.LastRun.UnixNano()))
+	}
+	if len(rows) == 0 {
+		return "SELECT NULL::VARCHAR AS database, NULL::VARCHAR AS table_name, NULL::BIGINT AS retention_seconds, " +
+			"NULL::TIMESTAMP_NS AS cutoff, NULL::BIGINT AS files_removed, NULL::BIGINT AS rows_removed, " +
+			"NULL::BIGINT AS bytes_removed, NULL::TIMESTAMP_NS AS last_run WHERE false"
 	}
 	return "SELECT * FROM (VALUES " + strings.Join(rows, ", ") + ") AS t(" + cols + ")"
 }

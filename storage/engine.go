@@ -108,7 +108,8 @@ type Engine struct {
 	bufferedBytes  atomic.Int64
 	oldestBuffered atomic.Int64 // unix ns of the oldest unpersisted write, 0 when none
 
-	hooks hooks
+	hooks    hooks
+	retStats retentionStats
 
 	stop chan struct{}
 	done chan struct{}
@@ -248,6 +249,9 @@ func (e *Engine) persistLoop() {
 		case <-e.stop:
 			return
 		case <-tick.C:
+		}
+		if err := e.EnforceRetention(); err != nil {
+			e.log.Error("retention", "err", err)
 		}
 		oldest := e.oldestBuffered.Load()
 		due := oldest != 0 && e.opts.Now().Sub(time.Unix(0, oldest)) >= e.opts.PersistInterval

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -66,9 +67,13 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 	var clean, dirtySrc []source
 	var cleanFiles = map[string][]ParquetFile{} // column set → files
 	pruned := false
+	cutoff := e.cutoff(db, table)
 	for _, f := range e.manifest.Files {
 		if f.Database != db || f.Table != table {
 			continue
+		}
+		if f.MaxTime < cutoff {
+			continue // past retention; the background pass deletes it
 		}
 		// A file disjoint from r holds no row the reader keeps, and no
 		// duplicate of one either: duplicates share their time.
@@ -108,7 +113,11 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 	if len(parts) == 0 {
 		return emptySQL(schema), e.viewVersion(ts), pruned, nil
 	}
-	return strings.Join(parts, "\nUNION ALL\n"), e.viewVersion(ts), pruned, nil
+	sql := strings.Join(parts, "\nUNION ALL\n")
+	if cutoff != math.MinInt64 {
+		sql = fmt.Sprintf("SELECT * FROM (%s) WHERE %s >= make_timestamp_ns(%d)", sql, timeIdent, cutoff)
+	}
+	return sql, e.viewVersion(ts), pruned, nil
 }
 
 // viewVersion combines the table's buffer version with the manifest's file

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/fletchdb/fletch/storage/durable"
@@ -68,7 +69,9 @@ type Table struct {
 	Database string   `json:"-"`
 	Name     string   `json:"name"`
 	Columns  []Column `json:"columns"`
-	index    map[string]int
+	// Retention is the table's own retention period (0: the database's).
+	Retention time.Duration `json:"retention_ns,omitempty"`
+	index     map[string]int
 }
 
 func (t *Table) build() {
@@ -115,6 +118,9 @@ type Database struct {
 	Name   string            `json:"name"`
 	Tables map[string]*Table `json:"tables"`
 	Views  map[string]*View  `json:"views,omitempty"`
+	// Retention is the default retention period of the database's tables
+	// (0: forever).
+	Retention time.Duration `json:"retention_ns,omitempty"`
 	// MatViews are materialized views; each stores its rows in the table
 	// of the same name.
 	MatViews map[string]*MatView `json:"materialized_views,omitempty"`
@@ -278,6 +284,7 @@ func (c *Catalog) Ensure(db, table string, cols []Column) (*Table, bool, error) 
 	next := &Table{Database: db, Name: table}
 	if old != nil {
 		next.Columns = append([]Column(nil), old.Columns...)
+		next.Retention = old.Retention
 	}
 	next.build()
 	changed := old == nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // MatView is a materialized (downsampled) view: the rows of its defining
@@ -27,6 +28,8 @@ type MatView struct {
 	Columns []string `json:"columns"`
 	// Watermark is the start of the first bin not yet materialized (ns).
 	Watermark int64 `json:"watermark_ns"`
+	// Retention is how long the view keeps its rows (0: the database's).
+	Retention time.Duration `json:"retention_ns,omitempty"`
 }
 
 // PutMatView adds a materialized view to db. A table, view or materialized
