@@ -247,9 +247,13 @@ func (q *Engine) retentionValues(ctx context.Context) string {
 		if scoped && r.Database != scope {
 			continue
 		}
-		rows = append(rows, fmt.Sprintf("(%s, %s, %d::BIGINT, make_timestamp_ns(%d), %d::BIGINT, %d::BIGINT, %d::BIGINT, make_timestamp_ns(%d))",
+		lastRun := "NULL::TIMESTAMP_NS"
+		if !r.LastRun.IsZero() {
+			lastRun = fmt.Sprintf("make_timestamp_ns(%d)", r.LastRun.UnixNano())
+		}
+		rows = append(rows, fmt.Sprintf("(%s, %s, %d::BIGINT, make_timestamp_ns(%d), %d::BIGINT, %d::BIGINT, %d::BIGINT, %s)",
 			storage.QuoteLiteral(r.Database), storage.QuoteLiteral(r.Table), int64(r.Period.Seconds()), r.Cutoff.UnixNano(),
-			r.FilesRemoved, r.RowsRemoved, r.BytesRemoved, r.LastRun.UnixNano()))
+			r.FilesRemoved, r.RowsRemoved, r.BytesRemoved, lastRun))
 	}
 	if len(rows) == 0 {
 		return "SELECT NULL::VARCHAR AS database, NULL::VARCHAR AS table_name, NULL::BIGINT AS retention_seconds, " +

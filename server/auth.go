@@ -257,9 +257,16 @@ func commandPut(cmd []byte) (auth.Permission, string) {
 // need and returns the context to run its SQL under: scoped to db (see
 // query.WithScope) when the token is for one database, so its SQL can't
 // reach another.
+//
+// Its error is a gRPC status; authorizeErr is the same with the plain error.
 func authorize(ctx context.Context, db string, need auth.Permission) (context.Context, error) {
+	ctx, err := authorizeErr(ctx, db, need)
+	return ctx, grpcError(err)
+}
+
+func authorizeErr(ctx context.Context, db string, need auth.Permission) (context.Context, error) {
 	if err := auth.Require(ctx, db, need); err != nil {
-		return nil, grpcError(err)
+		return nil, err
 	}
 	if p, _ := auth.FromContext(ctx); p.Database != auth.AllDatabases {
 		ctx = query.WithScope(ctx, db)

@@ -45,6 +45,8 @@ func (s *Server) routes() http.Handler {
 			defPrecision: lineprotocol.PrecisionNanosecond,
 		})
 	})
+	mux.HandleFunc("GET /api/v3/query_sql", s.querySQL)
+	mux.HandleFunc("POST /api/v3/query_sql", s.querySQL)
 	mux.HandleFunc("POST /write", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		s.writeLP(w, r, writeRequest{

@@ -47,14 +47,35 @@ type retentionStats struct {
 	m  map[tableKey]*RetentionStat
 }
 
-// RetentionStats reports, per table with a retention period, what the
-// background pass removed since start, sorted by database and table.
+// RetentionStats reports every table with a retention period: its period
+// and current cutoff, and what the background pass removed since start,
+// sorted by database and table.
 func (e *Engine) RetentionStats() []RetentionStat {
 	e.retStats.mu.Lock()
 	defer e.retStats.mu.Unlock()
-	out := make([]RetentionStat, 0, len(e.retStats.m))
-	for _, s := range e.retStats.m {
-		out = append(out, *s)
+	var out []RetentionStat
+	for _, db := range e.cat.Databases() {
+		tables, _ := e.cat.Tables(db)
+		names := map[string]bool{}
+		for _, t := range tables {
+			names[t.Name] = true
+		}
+		for _, mv := range e.cat.MatViews(db) {
+			names[mv.Name] = true // listed before its first rows are stored
+		}
+		for name := range names {
+			period := e.cat.Retention(db, name)
+			if period <= 0 {
+				continue
+			}
+			s := RetentionStat{Database: db, Table: name}
+			if got := e.retStats.m[tableKey{db, name}]; got != nil {
+				s = *got
+			}
+			s.Period = period
+			s.Cutoff = time.Unix(0, e.cutoff(db, name)).UTC()
+			out = append(out, s)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Database != out[j].Database {

@@ -33,7 +33,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), tokenCmd(), versionCmd())
+	root.AddCommand(serveCmd(), queryCmd(), tokenCmd(), versionCmd())
 	return root
 }
 
