@@ -125,6 +125,15 @@ func TestMatView_EqualsDefiningQuery_ThroughLateWritesChainsAndRestart(t *testin
 	defer st.Close()
 	mvCheck(t, q, "cpu_1m", mvDef)
 	mvCheck(t, q, "cpu_1h", hourRaw)
+	// Now the stored bins are in Parquet; a time filter must not narrow the
+	// view to its stored table (time-range pruning leaves views whole), and
+	// bins still computed from the source (a late write) must show.
+	writeLP(t, st, fmt.Sprintf("cpu,host=h2 v=500 %d", start.Add(3*time.Hour+45*time.Minute).UnixNano()))
+	filter := fmt.Sprintf(" WHERE time >= '%s'", start.Add(3*time.Hour+40*time.Minute).Format(time.RFC3339))
+	require.Len(t, table(t, q, "SELECT * FROM cpu_1m"+filter), 1)
+	require.Equal(t,
+		table(t, q, "SELECT * FROM ("+mvDef+")"+filter+" ORDER BY time, host"),
+		table(t, q, "SELECT * FROM cpu_1m"+filter+" ORDER BY time, host"))
 
 	// Dropping: the source can't go while a view reads it.
 	_, err = q.Exec(context.Background(), "", "DROP TABLE cpu")

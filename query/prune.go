@@ -266,6 +266,11 @@ func resolveRef(from map[string]any, db string, cat *catalog.Catalog, ctes map[s
 	if r.table, ok = resolveName(table, names); !ok {
 		return tableRef{}, false
 	}
+	// A materialized view's table holds only its stored bins; the view
+	// adds the rest, so it is read whole.
+	if _, isMV := cat.MatView(r.db, r.table); isMV {
+		return tableRef{}, false
+	}
 	return r, true
 }
 

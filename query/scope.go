@@ -55,6 +55,9 @@ func (q *Engine) checkScope(ctx context.Context, c driver.Conn, db, query string
 	for _, v := range q.st.Catalog().Views(db) {
 		names[strings.ToLower(v.Name)] = true
 	}
+	for _, v := range q.st.Catalog().MatViews(db) {
+		names[strings.ToLower(v.Name)] = true
+	}
 	walk(tree, func(m map[string]any) {
 		if cm, ok := m["cte_map"].(map[string]any); ok {
 			entries, _ := cm["map"].([]any)

@@ -151,6 +151,15 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 	return nil
 }
 
+// checkWritable refuses client writes into a materialized view's table:
+// its rows are the view's to write.
+func (s *Server) checkWritable(db, table string) error {
+	if _, ok := s.st.Catalog().MatView(db, table); ok {
+		return fmt.Errorf("%w: %q in database %q is a materialized view; write to its source table instead", errBadRequest, table, db)
+	}
+	return nil
+}
+
 // annotate adds InfluxDB 3's iox::column::type field metadata to a result
 // schema, as the InfluxDB 3 client libraries read it: time is the
 // timestamp; a string column named like a tag of some table in db is a tag;
@@ -367,6 +376,12 @@ func (f *flightService) DoPut(stream flight.FlightService_DoPutServer) error {
 func (s *Server) writeArrow(ctx context.Context, db, table string, rec arrow.RecordBatch) (int64, error) {
 	if rec.NumRows() == 0 {
 		return 0, nil
+	}
+	if db == "" {
+		db = catalog.DefaultDatabase
+	}
+	if err := s.checkWritable(db, table); err != nil {
+		return 0, err
 	}
 	norm, err := ingest.NormalizeArrow(rec, time.Now(), s.mem)
 	if err != nil {

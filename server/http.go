@@ -130,6 +130,12 @@ func (s *Server) writeLP(w http.ResponseWriter, r *http.Request, req writeReques
 			fmt.Sprintf("line %d: %s; nothing was written", res.Errors[0].Line, res.Errors[0].Message), res.Errors)
 		return
 	}
+	for _, b := range batches {
+		if err := s.checkWritable(req.db, b.Table); err != nil {
+			s.writeError(w, req.api, http.StatusBadRequest, err.Error()+"; nothing was written", nil)
+			return
+		}
+	}
 	if err := s.st.Write(r.Context(), req.db, batches, req.noSync); err != nil {
 		_, st := code(err)
 		s.writeError(w, req.api, st, err.Error(), nil)
