@@ -57,11 +57,32 @@ func rewriteQuery(ctx context.Context, c driver.Conn, query string) (string, err
 	if !changed {
 		return query, nil
 	}
+	if crossJoinInJoin(tree) {
+		return "", invalidf("a query using Fletch's time-series functions can't put a CROSS JOIN inside another join; write the cross join as a comma or a subquery")
+	}
 	out, err := r.deserialize(tree)
 	if err != nil {
 		return "", err
 	}
 	return query[:len(query)-len(body)] + out, nil
+}
+
+// crossJoinInJoin reports a CROSS JOIN that is a side of another kind of
+// join. DuckDB prints a cross join as a comma, which binds looser than the
+// join around it, so such a tree would print as a different query.
+func crossJoinInJoin(tree map[string]any) bool {
+	found := false
+	walk(tree, func(m map[string]any) {
+		if m["type"] != "JOIN" || m["ref_type"] == "CROSS" {
+			return
+		}
+		for _, side := range []string{"left", "right"} {
+			if s, ok := m[side].(map[string]any); ok && s["type"] == "JOIN" && s["ref_type"] == "CROSS" {
+				found = true
+			}
+		}
+	})
+	return found
 }
 
 // rewriter holds the connection whose parser the rewrite steps use.

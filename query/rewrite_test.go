@@ -83,3 +83,18 @@ func TestRewriteQuery_LeavesOtherQueriesAsWritten(t *testing.T) {
 		difference_total
 		3`), rows(t, q, "SELECT 3 AS difference_total"))
 }
+
+// DuckDB prints a CROSS JOIN as a comma; inside another join that would
+// print a different query, so the rewrite refuses it. A comma join is fine.
+func TestRewriteQuery_CrossJoinInsideJoin(t *testing.T) {
+	q := engineWith(t, "net,host=a b=1i 1767225600000000000\nnet,host=a b=4i 1767225601000000000\n")
+	_, err := tryRows(q, `SELECT difference(b) OVER (ORDER BY time) FROM net CROSS JOIN (SELECT 1 AS o) o
+		LEFT JOIN (SELECT 2 AS z) p ON true`)
+	require.ErrorIs(t, err, ErrInvalid)
+	require.Contains(t, err.Error(), "CROSS JOIN")
+	require.Equal(t, lines(`
+		d | z
+		NULL | 2
+		3 | 2`), rows(t, q, `SELECT difference(b) OVER (ORDER BY time) AS d, z FROM net, (SELECT 1 AS o) o
+		LEFT JOIN (SELECT 2 AS z) p ON true ORDER BY time`))
+}
