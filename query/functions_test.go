@@ -101,3 +101,55 @@ func errorsIsAny(err error, targets ...error) bool {
 	}
 	return false
 }
+
+// selTypes has a field of every type; times are seconds after 2026-01-01.
+//
+//	t0 b: i=0 (the other fields NULL)
+//	t1 a: f=2.5 i=2  u=2 s="b" x=false
+//	t2 a: f=1.5 i=-1 u=1 s="a" x=true
+//	t3 a: f=2.5 i=2  u=2 s="b" x=false
+//	t3 b: f=0.5 i=7  u=9 s="c" x=true
+const selTypes = `sel,host=b i=0i 1767225600000000000
+sel,host=a f=2.5,i=2i,u=2u,s="b",x=false 1767225601000000000
+sel,host=a f=1.5,i=-1i,u=1u,s="a",x=true 1767225602000000000
+sel,host=a f=2.5,i=2i,u=2u,s="b",x=false 1767225603000000000
+sel,host=b f=0.5,i=7i,u=9u,s="c",x=true 1767225603000000000
+`
+
+// Expected by hand: first/last break time ties by the smaller/larger
+// value, min/max break value ties by the earlier time.
+func TestSelectors_EveryFieldType(t *testing.T) {
+	q := engineWith(t, selTypes)
+	at := func(sec int, v string) string {
+		return `{"time":"2026-01-01T00:00:0` + string(rune('0'+sec)) + `Z","value":` + v + `}`
+	}
+	cases := map[string][4]string{ // first, last, min, max
+		"f": {at(1, "2.5"), at(3, "2.5"), at(3, "0.5"), at(1, "2.5")},
+		"i": {at(0, "0"), at(3, "7"), at(2, "-1"), at(3, "7")},
+		"u": {at(1, "2"), at(3, "9"), at(2, "1"), at(3, "9")},
+		"s": {at(1, `"b"`), at(3, `"c"`), at(2, `"a"`), at(3, `"c"`)},
+		"x": {at(1, "false"), at(3, "true"), at(1, "false"), at(2, "true")},
+	}
+	types := map[string]string{"f": "float64", "i": "int64", "u": "uint64", "s": "utf8", "x": "bool"}
+	for field, want := range cases {
+		t.Run(field, func(t *testing.T) {
+			sql := "SELECT selector_first(" + field + ", time), selector_last(" + field + ", time), selector_min(" + field + ", time), selector_max(" + field + ", time) FROM sel"
+			got := rows(t, q, sql)
+			require.Len(t, got, 2)
+			require.Equal(t, want[0]+" | "+want[1]+" | "+want[2]+" | "+want[3], got[1])
+
+			res, err := q.Query(context.Background(), "", "SELECT selector_last("+field+", time) AS s FROM sel")
+			require.NoError(t, err)
+			defer res.Release()
+			require.Equal(t, "struct<value: "+types[field]+" nullable, time: timestamp[ns, tz=UTC] nullable>", res.Schema().Field(0).Type.String())
+		})
+	}
+	// Grouped, and with every value NULL in a group.
+	require.Equal(t, lines(`
+		host | v
+		a | 2.5
+		b | 0.5`), rows(t, q, "SELECT host, selector_last(f, time)['value'] AS v FROM sel GROUP BY host ORDER BY host"))
+	require.Equal(t, lines(`
+		v | t
+		NULL | NULL`), rows(t, q, "SELECT selector_first(f, time)['value'] AS v, selector_first(f, time)['time'] AS t FROM sel WHERE i = 0"))
+}

@@ -85,6 +85,10 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 		if err := q.checkScope(ctx, c, db, stmt); err != nil {
 			return err
 		}
+		stmt, err = rewriteQuery(ctx, c, stmt)
+		if err != nil {
+			return err
+		}
 		if err := checkStatement(c, stmt); err != nil {
 			return err
 		}

@@ -334,6 +334,13 @@ var comparisonOps = map[string]string{
 // timeBound reads `time <op> constant`, `constant <op> time` or
 // `time BETWEEN constant AND constant`.
 func timeBound(c map[string]any, qualifier string) ([]bound, bool) {
+	return columnBound(c, func(v any) bool { return isTimeRef(v, qualifier) }, isConstant)
+}
+
+// columnBound reads `col <op> bound`, `bound <op> col` or
+// `col BETWEEN bound AND bound`, where isCol recognizes the column and
+// isBound the expressions allowed as bounds.
+func columnBound(c map[string]any, isCol, isBound func(any) bool) ([]bound, bool) {
 	switch c["class"] {
 	case "COMPARISON":
 		op, ok := comparisonOps[fmt.Sprint(c["type"])]
@@ -342,13 +349,13 @@ func timeBound(c map[string]any, qualifier string) ([]bound, bool) {
 		}
 		l, r := c["left"], c["right"]
 		switch {
-		case isTimeRef(l, qualifier) && isConstant(r):
+		case isCol(l) && isBound(r):
 			return []bound{{op, r}}, true
-		case isTimeRef(r, qualifier) && isConstant(l):
+		case isCol(r) && isBound(l):
 			return []bound{{flipOp[op], l}}, true
 		}
 	case "BETWEEN":
-		if c["type"] != "COMPARE_BETWEEN" || !isTimeRef(c["input"], qualifier) || !isConstant(c["lower"]) || !isConstant(c["upper"]) {
+		if c["type"] != "COMPARE_BETWEEN" || !isCol(c["input"]) || !isBound(c["lower"]) || !isBound(c["upper"]) {
 			return nil, false
 		}
 		return []bound{{">=", c["lower"]}, {"<=", c["upper"]}}, true
@@ -373,7 +380,12 @@ func isTimeRef(v any, qualifier string) bool {
 
 // isConstant reports whether an expression node is built only from
 // constants, casts and function calls (no columns, subqueries, parameters).
-func isConstant(v any) bool {
+func isConstant(v any) bool { return constantExpr(v, false) }
+
+// isConstantOrParam is isConstant allowing parameters ($1, ?) too.
+func isConstantOrParam(v any) bool { return constantExpr(v, true) }
+
+func constantExpr(v any, params bool) bool {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return false
@@ -381,15 +393,17 @@ func isConstant(v any) bool {
 	switch m["class"] {
 	case "CONSTANT":
 		return true
+	case "PARAMETER":
+		return params
 	case "CAST":
-		return isConstant(m["child"])
+		return constantExpr(m["child"], params)
 	case "FUNCTION":
 		if m["filter"] != nil || volatile[strings.ToLower(fmt.Sprint(m["function_name"]))] {
 			return false
 		}
 		children, _ := m["children"].([]any)
 		for _, ch := range children {
-			if !isConstant(ch) {
+			if !constantExpr(ch, params) {
 				return false
 			}
 		}

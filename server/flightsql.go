@@ -68,7 +68,9 @@ func newSQLServer(s *Server) *sqlServer {
 		flightsql.SqlInfoSystemFunctions:  []string{"current_database", "current_schema", "version"},
 		flightsql.SqlInfoDateTimeFunctions: []string{"date_bin", "date_trunc", "date_part", "datepart", "extract", "now", "current_timestamp", "to_timestamp", "from_unixtime",
 			"epoch", "epoch_ns", "make_timestamp_ns", "time_bucket", "strftime", "strptime",
-			"selector_first", "selector_last", "selector_min", "selector_max"},
+			"selector_first", "selector_last", "selector_min", "selector_max",
+			"date_bin_gapfill", "locf", "interpolate", "date_bin_wallclock", "tz",
+			"difference", "non_negative_difference", "derivative", "non_negative_derivative"},
 	} {
 		register(id, v)
 	}
