@@ -110,6 +110,7 @@ type Engine struct {
 
 	hooks    hooks
 	retStats retentionStats
+	retired  retired
 
 	stop chan struct{}
 	done chan struct{}
@@ -235,6 +236,7 @@ func (e *Engine) Close() error {
 	close(e.stop)
 	<-e.done
 	errPersist := e.Persist(context.Background())
+	e.reap(true)
 	errWAL := e.wal.Close()
 	errDB := e.closeDuckDB()
 	return errors.Join(errPersist, errWAL, errDB)
@@ -253,6 +255,7 @@ func (e *Engine) persistLoop() {
 		if err := e.EnforceRetention(); err != nil {
 			e.log.Error("retention", "err", err)
 		}
+		e.reap(false)
 		oldest := e.oldestBuffered.Load()
 		due := oldest != 0 && e.opts.Now().Sub(time.Unix(0, oldest)) >= e.opts.PersistInterval
 		full := e.bufferedBytes.Load() >= e.opts.BufferMaxBytes

@@ -116,16 +116,9 @@ func (e *Engine) Persist(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 
-	for _, g := range drop {
-		if _, err := e.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+g.table); err != nil {
-			e.log.Warn("drop buffer table", "table", g.table, "err", err)
-		}
-	}
-	for _, f := range obsolete {
-		if err := os.Remove(filepath.Join(e.opts.DataDir, f.Path)); err != nil {
-			e.log.Warn("remove replaced parquet file", "path", f.Path, "err", err)
-		}
-	}
+	// Queries may have built their SQL from the old set a moment ago.
+	e.retireGens(drop)
+	e.retireFiles(obsolete)
 	if err := e.wal.RemoveThrough(lastSeq); err != nil {
 		e.log.Warn("remove WAL segments", "through_seq", lastSeq, "err", err)
 	}

@@ -3,8 +3,6 @@ package storage
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -131,11 +129,7 @@ func (e *Engine) EnforceRetention() error {
 	}
 	e.mu.Unlock()
 
-	for _, f := range gone {
-		if err := os.Remove(filepath.Join(e.opts.DataDir, f.Path)); err != nil {
-			e.log.Warn("remove expired parquet file", "path", f.Path, "err", err)
-		}
-	}
+	e.retireFiles(gone)
 	e.retStats.mu.Lock()
 	defer e.retStats.mu.Unlock()
 	if e.retStats.m == nil {
