@@ -22,6 +22,7 @@ import (
 //	DROP TABLE [IF EXISTS] [db.]name    (its buffer, Parquet files and schema)
 //	CREATE MATERIALIZED VIEW [db.]name AS <SELECT date_bin(...) AS time, ...>
 //	DROP MATERIALIZED VIEW [IF EXISTS] [db.]name
+//	CREATE DATABASE [IF NOT EXISTS] name [WITH (retention = '30d')]
 //	ALTER {DATABASE|TABLE|MATERIALIZED VIEW} name SET (retention = '7d')
 //	CREATE MATERIALIZED VIEW name WITH (retention = '90d') AS ...
 
@@ -35,6 +36,7 @@ const (
 	ddlDropMatView
 	ddlAlterDatabase
 	ddlAlterTable
+	ddlCreateDatabase
 )
 
 type ddl struct {
@@ -60,6 +62,35 @@ func parseDDL(stmt string) (d ddl, ok bool, err error) {
 				return d, true, fmt.Errorf("%w: expected REPLACE after CREATE OR", ErrInvalid)
 			}
 			d.replace = true
+		}
+		if s.keyword("DATABASE") {
+			d.kind = ddlCreateDatabase
+			if d.replace {
+				return d, true, fmt.Errorf("%w: CREATE OR REPLACE DATABASE is not supported", ErrInvalid)
+			}
+			if s.keyword("IF") {
+				if !s.keyword("NOT") || !s.keyword("EXISTS") {
+					return d, true, fmt.Errorf("%w: expected IF NOT EXISTS", ErrInvalid)
+				}
+				d.ifExists = true
+			}
+			if err := s.qualifiedName(&d); err != nil {
+				return d, true, err
+			}
+			if d.schema != "" {
+				return d, true, fmt.Errorf("%w: a database name has one part", ErrInvalid)
+			}
+			d.schema = d.name
+			if s.keyword("WITH") {
+				if err := s.options(&d); err != nil {
+					return d, true, err
+				}
+			}
+			s.skip()
+			if rest := strings.TrimRight(s.src[s.pos:], "; \t\r\n"); rest != "" {
+				return d, true, fmt.Errorf("%w: unexpected %q after CREATE DATABASE %s", ErrInvalid, rest, d.name)
+			}
+			return d, true, nil
 		}
 		d.kind = ddlCreateView
 		if s.keyword("MATERIALIZED") {
@@ -341,6 +372,22 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		return 0, q.dropTable(ctx, db, d)
 	case ddlCreateMatView:
 		return 0, q.createMatView(ctx, db, d)
+	case ddlCreateDatabase:
+		if _, err := q.st.Catalog().Tables(db); err == nil {
+			if d.ifExists {
+				return 0, nil
+			}
+			return 0, fmt.Errorf("%w: database %q", catalog.ErrExists, db)
+		}
+		if err := q.st.Catalog().CreateDatabase(db); err != nil {
+			return 0, err
+		}
+		if d.retention != nil {
+			if err := q.st.Catalog().SetDatabaseRetention(db, *d.retention); err != nil {
+				return 0, err
+			}
+		}
+		return 0, nil
 	case ddlAlterDatabase:
 		if err := q.st.Catalog().SetDatabaseRetention(db, *d.retention); err != nil {
 			return 0, err

@@ -24,6 +24,12 @@ var day0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 
 func writeLP(t *testing.T, st *storage.Engine, lp string) {
 	t.Helper()
+	writeLPTo(t, st, "", lp)
+}
+
+// writeLPTo writes nanosecond line protocol to database db.
+func writeLPTo(t *testing.T, st *storage.Engine, db, lp string) {
+	t.Helper()
 	res, err := lineprotocol.Parse([]byte(lp), lineprotocol.Options{Precision: lineprotocol.PrecisionNanosecond})
 	require.NoError(t, err)
 	require.Empty(t, res.Errors)
@@ -32,7 +38,7 @@ func writeLP(t *testing.T, st *storage.Engine, lp string) {
 	for _, b := range res.Batches {
 		bs = append(bs, storage.TableBatch{Table: b.Table, Record: b.Record})
 	}
-	require.NoError(t, st.Write(context.Background(), "", bs, false))
+	require.NoError(t, st.Write(context.Background(), db, bs, false))
 }
 
 // fiveDays writes, per UTC day d in 0..4, hosts a and b with f = 10*d + host

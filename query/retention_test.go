@@ -94,3 +94,43 @@ func table_(t *testing.T, q *Engine, sql string) string {
 	require.Len(t, rows, 1)
 	return rows[0]
 }
+
+func TestRetention_CreateDatabaseWithRetention(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{}
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	c.set(now)
+	st, q := openAt(t, t.TempDir(), c)
+	defer st.Close()
+	_, err := q.Exec(ctx, "", "CREATE DATABASE sensors WITH (retention = '1d')")
+	require.NoError(t, err)
+	_, err = q.Exec(ctx, "", "CREATE DATABASE sensors")
+	require.ErrorContains(t, err, "already exists")
+	_, err = q.Exec(ctx, "", "CREATE DATABASE IF NOT EXISTS sensors")
+	require.NoError(t, err)
+	_, err = q.Exec(ctx, "", "CREATE DATABASE bad WITH (retention = '3 parsecs')")
+	require.Error(t, err)
+
+	writeLPTo(t, st, "sensors", fmt.Sprintf("t,s=a v=1 %d\nt,s=a v=2 %d\n",
+		now.Add(-36*time.Hour).UnixNano(), now.Add(-time.Hour).UnixNano()))
+	require.Equal(t, []string{"2"}, tableIn(t, q, "sensors", "SELECT v FROM t"))
+	// A table's own period wins over its database's.
+	_, err = q.Exec(ctx, "sensors", "ALTER TABLE t SET (retention = '2d')")
+	require.NoError(t, err)
+	require.Equal(t, []string{"2"}, tableIn(t, q, "sensors", "SELECT count(*) FROM t"))
+}
+
+func tableIn(t *testing.T, q *Engine, db, sql string) []string {
+	t.Helper()
+	res, err := q.Query(context.Background(), db, sql)
+	require.NoError(t, err)
+	defer res.Release()
+	var out []string
+	for res.Next() {
+		rec := res.RecordBatch()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			out = append(out, rec.Column(0).ValueStr(i))
+		}
+	}
+	return out
+}
