@@ -41,6 +41,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Compaction chooses the days the background compactor merges (see
+	// CompactionPolicy); NoCompaction turns it off.
+	Compaction   CompactionPolicy
+	NoCompaction bool
 }
 
 // DefaultOptions returns the options with every default filled in.
@@ -67,6 +71,7 @@ func (o *Options) EnsureDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	o.Compaction.ensureDefaults()
 }
 
 // Validate reports the first option that can't work.
@@ -242,10 +247,14 @@ func (e *Engine) Close() error {
 	return errors.Join(errPersist, errWAL, errDB)
 }
 
+// compactionCheckEvery is how often the persister looks for days to compact.
+const compactionCheckEvery = 10 * time.Second
+
 func (e *Engine) persistLoop() {
 	defer close(e.done)
 	tick := time.NewTicker(tickFor(e.opts.PersistInterval))
 	defer tick.Stop()
+	var lastCompaction time.Time
 	for {
 		select {
 		case <-e.stop:
@@ -256,6 +265,12 @@ func (e *Engine) persistLoop() {
 			e.log.Error("retention", "err", err)
 		}
 		e.reap(false)
+		if !e.opts.NoCompaction && time.Since(lastCompaction) >= compactionCheckEvery {
+			lastCompaction = time.Now()
+			if _, err := e.Compact(context.Background(), e.opts.Compaction); err != nil {
+				e.log.Error("compaction", "err", err)
+			}
+		}
 		oldest := e.oldestBuffered.Load()
 		due := oldest != 0 && e.opts.Now().Sub(time.Unix(0, oldest)) >= e.opts.PersistInterval
 		full := e.bufferedBytes.Load() >= e.opts.BufferMaxBytes

@@ -60,6 +60,8 @@ func serveCmd() *cobra.Command {
 		maxBody                 int64
 		withoutAuth             bool
 		tlsCert, tlsKey         string
+		compactMinFiles         int
+		noCompaction            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -76,6 +78,8 @@ func serveCmd() *cobra.Command {
 			opts.BufferMaxBytes = bufferMax
 			opts.QueryMemoryBytes = queryMem
 			opts.Logger = log
+			opts.Compaction.MinFiles = compactMinFiles
+			opts.NoCompaction = noCompaction
 			srvOpts := server.Options{MaxRequestBytes: maxBody, Logger: log, WithoutAuth: withoutAuth}
 			if (tlsCert == "") != (tlsKey == "") {
 				return fmt.Errorf("--tls-cert and --tls-key go together: give both (PEM certificate chain and its key) or neither")
@@ -101,6 +105,8 @@ func serveCmd() *cobra.Command {
 	f.BoolVar(&withoutAuth, "without-auth", false, "accept requests without a token (auth is on by default)")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and gRPC over TLS (needs --tls-key)")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.IntVar(&compactMinFiles, "compact-min-files", 8, "merge a day's Parquet files once it has this many (a closed day: two)")
+	f.BoolVar(&noCompaction, "no-compaction", false, "never merge Parquet files in the background")
 	return cmd
 }
 
