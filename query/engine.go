@@ -256,7 +256,8 @@ func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Res
 		if err != nil {
 			return err
 		}
-		query = rewritten
+		query, cleanup := q.lastCacheRewrite(ctx, c, db, rewritten, false)
+		defer cleanup()
 		ar, err := duckdb.NewArrowFromConn(c)
 		if err != nil {
 			return err

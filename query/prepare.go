@@ -89,6 +89,8 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 		if err != nil {
 			return err
 		}
+		stmt, cleanup := q.lastCacheRewrite(ctx, c, db, stmt, true)
+		defer cleanup()
 		if err := checkStatement(c, stmt); err != nil {
 			return err
 		}

@@ -44,6 +44,8 @@ type tableState struct {
 	series map[uint64]int64
 	// version changes whenever the SQL that reads this table changes.
 	version uint64
+	// lastCache is the last value cache, made on first use.
+	lastCache *lastCache
 }
 
 // gen is one buffer generation: a DuckDB table of rows with a fixed column
@@ -187,6 +189,7 @@ func (e *Engine) applyRecord(ctx context.Context, db string, seq uint64, batches
 		}
 		ti := b.Record.Schema().FieldIndices(catalog.TimeColumn)[0]
 		e.observe(db, b.Table, b.Record.Column(ti).(*array.Timestamp), replaying)
+		e.updateLast(db, schema, b.Record)
 		row += uint64(b.Record.NumRows())
 	}
 	now := e.opts.Now().UnixNano()
