@@ -403,4 +403,3 @@ func (q *Engine) lastValues(ctx context.Context, db, table string) (*catalog.Tab
 	}
 	return schema, rows, true
 }
-
