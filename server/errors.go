@@ -34,6 +34,8 @@ func code(err error) (codes.Code, int) {
 		return codes.Unauthenticated, http.StatusUnauthorized
 	case errors.Is(err, query.ErrNotAllowed), errors.Is(err, auth.ErrPermissionDenied):
 		return codes.PermissionDenied, http.StatusForbidden
+	case errors.Is(err, storage.ErrBufferFull):
+		return codes.ResourceExhausted, http.StatusTooManyRequests
 	case errors.Is(err, catalog.ErrExists):
 		return codes.AlreadyExists, http.StatusConflict
 	case errors.Is(err, errUnimplemented), errors.Is(err, query.ErrUnsupported):

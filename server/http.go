@@ -138,6 +138,9 @@ func (s *Server) writeLP(w http.ResponseWriter, r *http.Request, req writeReques
 	}
 	if err := s.st.Write(r.Context(), req.db, batches, req.noSync); err != nil {
 		_, st := code(err)
+		if st == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
 		s.writeError(w, req.api, st, err.Error(), nil)
 		return
 	}

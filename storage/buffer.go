@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -111,6 +112,9 @@ func (e *Engine) Write(ctx context.Context, db string, batches []TableBatch, noS
 	if total > MaxRowsPerWrite {
 		return fmt.Errorf("%w: a write may carry at most %d rows; this one has %d", ErrInvalidWrite, MaxRowsPerWrite, total)
 	}
+	if err := e.waitForRoom(ctx); err != nil {
+		return err
+	}
 	payload, err := encodeWriteRecord(db, batches)
 	if err != nil {
 		return err
@@ -122,6 +126,36 @@ func (e *Engine) Write(ctx context.Context, db string, batches []TableBatch, noS
 		return fmt.Errorf("append WAL: %w", err)
 	}
 	return e.applyRecord(ctx, db, seq, batches, false)
+}
+
+// ErrBufferFull marks a write refused because the buffer is at its hard
+// limit and persistence did not make room in time; retry later.
+var ErrBufferFull = fmt.Errorf("storage: buffer full")
+
+// waitForRoom holds a write while the buffer is past its hard limit,
+// waking the persister, for at most WriteStallTimeout.
+func (e *Engine) waitForRoom(ctx context.Context) error {
+	limit := e.opts.BufferHardLimitBytes
+	if limit <= 0 || e.bufferedBytes.Load() < limit {
+		return nil
+	}
+	deadline := time.Now().Add(e.opts.WriteStallTimeout)
+	for e.bufferedBytes.Load() >= limit {
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %d bytes buffered, the limit is %d; persistence is behind, retry later",
+				ErrBufferFull, e.bufferedBytes.Load(), limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // ErrInvalidWrite marks a write rejected for its shape.

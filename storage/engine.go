@@ -31,6 +31,12 @@ type Options struct {
 	// BufferMaxBytes is the buffered size (Arrow bytes written since the last
 	// persist) past which the buffer is persisted. Default 512 MiB.
 	BufferMaxBytes int64
+	// BufferHardLimitBytes is the buffered size past which writes wait for
+	// a persist to make room, up to WriteStallTimeout, and are then refused
+	// with ErrBufferFull. Default 2 × BufferMaxBytes.
+	BufferHardLimitBytes int64
+	// WriteStallTimeout is how long a write waits for room. Default 10 s.
+	WriteStallTimeout time.Duration
 	// WALSegmentSizeBytes is the size past which a new WAL segment starts.
 	// Default 64 MiB.
 	WALSegmentSizeBytes int64
@@ -61,6 +67,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.BufferMaxBytes == 0 {
 		o.BufferMaxBytes = 512 << 20
+	}
+	if o.BufferHardLimitBytes == 0 {
+		o.BufferHardLimitBytes = 2 * o.BufferMaxBytes
+	}
+	if o.WriteStallTimeout == 0 {
+		o.WriteStallTimeout = 10 * time.Second
 	}
 	if o.WALSegmentSizeBytes == 0 {
 		o.WALSegmentSizeBytes = 64 << 20
@@ -116,6 +128,8 @@ type Engine struct {
 	hooks    hooks
 	retStats retentionStats
 	retired  retired
+	// kick wakes the persister before its tick (a write is waiting for room).
+	kick chan struct{}
 
 	stop chan struct{}
 	done chan struct{}
@@ -139,6 +153,7 @@ func Open(opts Options) (*Engine, error) {
 		tables: map[tableKey]*tableState{},
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+		kick:   make(chan struct{}, 1),
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -260,6 +275,7 @@ func (e *Engine) persistLoop() {
 		case <-e.stop:
 			return
 		case <-tick.C:
+		case <-e.kick:
 		}
 		if err := e.EnforceRetention(); err != nil {
 			e.log.Error("retention", "err", err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -198,4 +199,26 @@ func TestEngine_Write_TypeConflictRejected(t *testing.T) {
 	require.ErrorAs(t, err, &conflict)
 	require.Equal(t, "f", conflict.Column)
 	require.Len(t, readAll(t, e), 1, "nothing of the rejected write is visible")
+}
+
+func TestEngine_Write_RefusedPastTheHardLimitUntilPersistMakesRoom(t *testing.T) {
+	opts := DefaultOptions(t.TempDir())
+	opts.PersistInterval = 1 << 62
+	opts.BufferMaxBytes = 1 << 40 // never persists by size on its own
+	opts.BufferHardLimitBytes = 1 // any buffered write fills it
+	opts.WriteStallTimeout = 50 * time.Millisecond
+	opts.NoCompaction = true
+	e, err := Open(opts)
+	require.NoError(t, err)
+	defer e.Close()
+	mem := memory.NewGoAllocator()
+	write(t, e, mem, row{"a", fp(1), ip(1), 1})
+	b := batch(t, mem, row{"a", fp(2), ip(2), 2})
+	defer b.Record.Release()
+	err = e.Write(context.Background(), "", []TableBatch{b}, false)
+	require.ErrorIs(t, err, ErrBufferFull)
+	require.Len(t, readAll(t, e), 1, "the refused write left nothing behind")
+	require.NoError(t, e.Persist(context.Background()))
+	require.NoError(t, e.Write(context.Background(), "", []TableBatch{b}, false))
+	require.Len(t, readAll(t, e), 2)
 }

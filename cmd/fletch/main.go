@@ -61,6 +61,7 @@ func serveCmd() *cobra.Command {
 		withoutAuth             bool
 		tlsCert, tlsKey         string
 		compactMinFiles         int
+		bufferHard              int64
 		noCompaction            bool
 	)
 	cmd := &cobra.Command{
@@ -79,6 +80,7 @@ func serveCmd() *cobra.Command {
 			opts.QueryMemoryBytes = queryMem
 			opts.Logger = log
 			opts.Compaction.MinFiles = compactMinFiles
+			opts.BufferHardLimitBytes = bufferHard
 			opts.NoCompaction = noCompaction
 			srvOpts := server.Options{MaxRequestBytes: maxBody, Logger: log, WithoutAuth: withoutAuth}
 			if (tlsCert == "") != (tlsKey == "") {
@@ -99,6 +101,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&addr, "addr", envOr("FLETCH_ADDR", "127.0.0.1:8181"), "HOST:PORT for HTTP and gRPC (env FLETCH_ADDR)")
 	f.DurationVar(&persistInterval, "persist-interval", 10*time.Minute, "persist the buffer to Parquet once its oldest write is this old")
 	f.Int64Var(&bufferMax, "buffer-max-bytes", 512<<20, "persist the buffer once it holds this many bytes")
+	f.Int64Var(&bufferHard, "buffer-hard-limit-bytes", 0, "past this many buffered bytes writes wait for a persist, then get 429 / ResourceExhausted (default 2 x --buffer-max-bytes)")
 	f.Int64Var(&queryMem, "query-memory-bytes", 0, "DuckDB memory limit in bytes; 0 means DuckDB's default (80% of RAM)")
 	f.Int64Var(&maxBody, "max-request-bytes", 64<<20, "largest HTTP write body accepted, after gzip decoding")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
