@@ -23,6 +23,7 @@ import (
 //	CREATE MATERIALIZED VIEW [db.]name AS <SELECT date_bin(...) AS time, ...>
 //	DROP MATERIALIZED VIEW [IF EXISTS] [db.]name
 //	CREATE DATABASE [IF NOT EXISTS] name [WITH (retention = '30d')]
+//	DELETE FROM [db.]table [WHERE <predicate over tags and time>]
 //	ALTER {DATABASE|TABLE|MATERIALIZED VIEW} name SET (retention = '7d')
 //	CREATE MATERIALIZED VIEW name WITH (retention = '90d') AS ...
 
@@ -37,6 +38,7 @@ const (
 	ddlAlterDatabase
 	ddlAlterTable
 	ddlCreateDatabase
+	ddlDelete
 )
 
 type ddl struct {
@@ -119,6 +121,28 @@ func parseDDL(stmt string) (d ddl, ok bool, err error) {
 		d.body = strings.TrimRight(strings.TrimSpace(s.src[s.pos:]), "; \t\r\n")
 		if d.body == "" {
 			return d, true, fmt.Errorf("%w: CREATE VIEW %s has no query", ErrInvalid, d.name)
+		}
+		return d, true, nil
+	case s.keyword("DELETE"):
+		if !s.keyword("FROM") {
+			return d, true, fmt.Errorf("%w: expected FROM after DELETE", ErrInvalid)
+		}
+		d.kind = ddlDelete
+		if err := s.qualifiedName(&d); err != nil {
+			return d, true, err
+		}
+		s.skip()
+		rest := strings.TrimRight(strings.TrimSpace(s.src[s.pos:]), "; \t\r\n")
+		switch {
+		case rest == "":
+			d.body = "true"
+		case s.keyword("WHERE"):
+			d.body = strings.TrimRight(strings.TrimSpace(s.src[s.pos:]), "; \t\r\n")
+			if d.body == "" {
+				return d, true, fmt.Errorf("%w: DELETE ... WHERE needs a condition", ErrInvalid)
+			}
+		default:
+			return d, true, fmt.Errorf("%w: unexpected %q after DELETE FROM %s (USING and RETURNING are not supported)", ErrInvalid, clip(rest), d.name)
 		}
 		return d, true, nil
 	case s.keyword("ALTER"):
@@ -352,7 +376,7 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		return 0, err
 	}
 	if !ok {
-		return 0, fmt.Errorf("%w: only CREATE [OR REPLACE] VIEW, CREATE MATERIALIZED VIEW, DROP [MATERIALIZED] VIEW and DROP TABLE change schema here; send queries as queries", ErrNotAllowed)
+		return 0, fmt.Errorf("%w: only DELETE, CREATE [OR REPLACE] VIEW, CREATE MATERIALIZED VIEW, CREATE DATABASE, ALTER ... SET (retention = ...), DROP [MATERIALIZED] VIEW and DROP TABLE change data or schema here; send queries as queries", ErrNotAllowed)
 	}
 	if d.schema != "" {
 		db = d.schema
@@ -372,6 +396,8 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		return 0, q.dropTable(ctx, db, d)
 	case ddlCreateMatView:
 		return 0, q.createMatView(ctx, db, d)
+	case ddlDelete:
+		return q.deleteRows(ctx, db, d)
 	case ddlCreateDatabase:
 		if _, err := q.st.Catalog().Tables(db); err == nil {
 			if d.ifExists {

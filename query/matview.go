@@ -55,6 +55,9 @@ type mvState struct {
 	w        int64
 	dirty    map[int64]bool // bin starts to recompute
 	inflight map[int64]bool // bin starts being recomputed now
+	// clear are dirty bins that may have lost groups (rows were deleted
+	// from the source): their stored rows are deleted before rewriting.
+	clear map[int64]bool
 
 	lastRefresh time.Time
 	lastErr     string
@@ -131,15 +134,38 @@ func (q *Engine) observeWrite(db, table string, times []int64) {
 // markDirtyLocked marks the bins of s overlapping [lo, hi) before its
 // watermark dirty, and those they feed in views reading s.
 func (q *Engine) markDirtyLocked(s *mvState, lo, hi int64) {
+	q.markLocked(s, lo, hi, false)
+}
+
+// markLocked marks bins dirty and, with clear, to be emptied first.
+func (q *Engine) markLocked(s *mvState, lo, hi int64, clear bool) {
 	for b := binOf(s.def, lo); b < hi && b < s.w; b += s.def.Stride {
-		if s.dirty[b] {
+		if s.dirty[b] && (!clear || s.clear[b]) {
 			continue
 		}
 		s.dirty[b] = true
+		if clear {
+			if s.clear == nil {
+				s.clear = map[int64]bool{}
+			}
+			s.clear[b] = true
+		}
 		for _, r := range q.mv.m {
 			if r.db == s.db && r.def.Source == s.def.Name {
-				q.markDirtyLocked(r, b, b+s.def.Stride)
+				q.markLocked(r, b, b+s.def.Stride, clear)
 			}
+		}
+	}
+}
+
+// deletedRange tells the views reading db.table that rows in [lo, hi]
+// were deleted: those bins are emptied and computed again.
+func (q *Engine) deletedRange(db, table string, lo, hi int64) {
+	q.mv.mu.Lock()
+	defer q.mv.mu.Unlock()
+	for _, s := range q.mv.m {
+		if s.db == db && s.def.Source == table {
+			q.markLocked(s, lo, hi+1, true)
 		}
 	}
 }
@@ -610,12 +636,34 @@ func (q *Engine) materializeOne(ctx context.Context, k viewKey) error {
 			}
 		}
 		work := ranges(s.inflight, s.def.Stride)
+		clearing := ranges(s.clear, s.def.Stride)
+		s.clear = nil
 		w := s.w
 		caughtUp := s.w >= target
 		q.mv.mu.Unlock()
 
 		var rows int64
 		var err error
+		if _, terr := q.st.Catalog().Table(k.db, k.table); terr == nil {
+			for _, r := range clearing {
+				if err != nil {
+					break
+				}
+				_, err = q.st.Delete(ctx, k.db, k.table, fmt.Sprintf("%s >= make_timestamp_ns(%d) AND %s < make_timestamp_ns(%d)", timeCol, r[0], timeCol, r[1]))
+			}
+		}
+		if err != nil {
+			q.mv.mu.Lock()
+			for _, r := range clearing {
+				for b := r[0]; b < r[1]; b += s.def.Stride {
+					if s.clear == nil {
+						s.clear = map[int64]bool{}
+					}
+					s.clear[b] = true
+				}
+			}
+			q.mv.mu.Unlock()
+		}
 		for _, r := range work {
 			for lo := r[0]; lo < r[1] && err == nil; lo += maxMaterializeSpan {
 				hi := min(r[1], lo+maxMaterializeSpan)

@@ -29,7 +29,10 @@ type Statement struct {
 	// Update is true for statements that change data or schema (DDL);
 	// they run with Exec and return no rows.
 	Update bool
-	Params []Param
+	// DataOnly is true for updates that change rows but not schema
+	// (DELETE): a write permission suffices for them.
+	DataOnly bool
+	Params   []Param
 }
 
 // NullArgs returns arguments binding every parameter to NULL, to plan a
@@ -60,11 +63,11 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 	if db == "" {
 		db = catalog.DefaultDatabase
 	}
-	if _, ok, err := parseDDL(stmt); ok || err != nil {
+	if d, ok, err := parseDDL(stmt); ok || err != nil {
 		if err != nil {
 			return nil, err
 		}
-		return &Statement{Update: true}, nil
+		return &Statement{Update: true, DataOnly: d.kind == ddlDelete}, nil
 	}
 	if err := q.refresh(ctx, db); err != nil {
 		return nil, err

@@ -234,7 +234,8 @@ func (a *authedFlight) DoPut(stream flight.FlightService_DoPutServer) error {
 // needs, and the database it names ("" for the call's database header):
 // binding parameters of a prepared query is read; bulk ingest is write, to
 // the ingest command's schema (Fletch's databases are Flight SQL
-// db_schemas) if it names one; updates and anything unknown are admin.
+// db_schemas) if it names one; updates are at least write (the handler
+// asks admin of those that change schema); anything unknown is admin.
 func commandPut(cmd []byte) (auth.Permission, string) {
 	var msg anypb.Any
 	if err := proto.Unmarshal(cmd, &msg); err != nil {
@@ -248,6 +249,8 @@ func commandPut(cmd []byte) (auth.Permission, string) {
 		if err := msg.UnmarshalTo(&ingest); err == nil && ingest.GetSchema() != "" {
 			return auth.PermWrite, ingest.GetSchema()
 		}
+		return auth.PermWrite, ""
+	case msg.MessageIs(&pb.CommandStatementUpdate{}), msg.MessageIs(&pb.CommandPreparedStatementUpdate{}):
 		return auth.PermWrite, ""
 	}
 	return auth.PermAdmin, ""
@@ -274,10 +277,13 @@ func authorizeErr(ctx context.Context, db string, need auth.Permission) (context
 	return ctx, nil
 }
 
-// updatePermission is what a statement needs beyond reading: admin for
-// statements that change schema.
+// updatePermission is what a statement needs: read for queries, write for
+// statements that change rows only (DELETE), admin for schema changes.
 func updatePermission(st *query.Statement) auth.Permission {
-	if st.Update {
+	switch {
+	case st.Update && st.DataOnly:
+		return auth.PermWrite
+	case st.Update:
 		return auth.PermAdmin
 	}
 	return auth.PermRead

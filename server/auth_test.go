@@ -304,12 +304,12 @@ func TestCommandPut(t *testing.T) {
 		wantPerm auth.Permission
 		wantDB   string
 	}{
-		"bind parameters of a prepared query": {&pb.CommandPreparedStatementQuery{}, auth.PermRead, ""},
-		"ingest to the header database":       {&pb.CommandStatementIngest{Table: "t"}, auth.PermWrite, ""},
-		"ingest to a named schema":            {&pb.CommandStatementIngest{Table: "t", Schema: &schema}, auth.PermWrite, "sensors"},
-		"statement update":                    {&pb.CommandStatementUpdate{Query: "DROP TABLE t"}, auth.PermAdmin, ""},
-		"prepared statement update":           {&pb.CommandPreparedStatementUpdate{}, auth.PermAdmin, ""},
-		"a query command is not a put":        {&pb.CommandStatementQuery{}, auth.PermAdmin, ""},
+		"bind parameters of a prepared query":  {&pb.CommandPreparedStatementQuery{}, auth.PermRead, ""},
+		"ingest to the header database":        {&pb.CommandStatementIngest{Table: "t"}, auth.PermWrite, ""},
+		"ingest to a named schema":             {&pb.CommandStatementIngest{Table: "t", Schema: &schema}, auth.PermWrite, "sensors"},
+		"statement update (handler asks more)": {&pb.CommandStatementUpdate{Query: "DROP TABLE t"}, auth.PermWrite, ""},
+		"prepared statement update":            {&pb.CommandPreparedStatementUpdate{}, auth.PermWrite, ""},
+		"a query command is not a put":         {&pb.CommandStatementQuery{}, auth.PermAdmin, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a, err := anypb.New(tc.cmd)

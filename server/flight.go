@@ -119,7 +119,7 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 		return grpcError(err)
 	}
 	if stmt.Update {
-		if err := auth.Require(ctx, db, auth.PermAdmin); err != nil {
+		if err := auth.Require(ctx, db, updatePermission(stmt)); err != nil {
 			return grpcError(err)
 		}
 		if _, err := f.s.q.Exec(ctx, db, sql); err != nil {

@@ -205,7 +205,7 @@ func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.
 		return nil, grpcError(err)
 	}
 	if stmt.Update {
-		if err := auth.Require(ctx, db, auth.PermAdmin); err != nil {
+		if err := auth.Require(ctx, db, updatePermission(stmt)); err != nil {
 			return nil, grpcError(err)
 		}
 		if _, err := srv.s.q.Exec(ctx, db, cmd.GetQuery()); err != nil {

@@ -205,7 +205,7 @@ func (srv *sqlServer) DoPutPreparedStatementUpdate(ctx context.Context, cmd flig
 	if !p.desc.Update {
 		return 0, status.Error(codes.InvalidArgument, "this prepared statement is a query; execute it as a query")
 	}
-	if ctx, err = authorize(ctx, p.db, auth.PermAdmin); err != nil {
+	if ctx, err = authorize(ctx, p.db, updatePermission(p.desc)); err != nil {
 		return 0, err
 	}
 	n, err := srv.s.q.Exec(ctx, p.db, p.sql)
@@ -217,9 +217,19 @@ func (srv *sqlServer) DoPutCommandStatementUpdate(ctx context.Context, cmd fligh
 		return 0, status.Error(codes.InvalidArgument, "transactions are not supported")
 	}
 	db := databaseFromContext(ctx)
-	ctx, err := authorize(ctx, db, auth.PermAdmin)
+	ctx, err := authorize(ctx, db, auth.PermRead)
 	if err != nil {
 		return 0, err
+	}
+	stmt, err := srv.s.q.Describe(ctx, db, cmd.GetQuery())
+	if err != nil {
+		return 0, grpcError(err)
+	}
+	if !stmt.Update {
+		return 0, status.Error(codes.InvalidArgument, "this statement is a query; execute it as a query")
+	}
+	if err := auth.Require(ctx, db, updatePermission(stmt)); err != nil {
+		return 0, grpcError(err)
 	}
 	n, err := srv.s.q.Exec(ctx, db, cmd.GetQuery())
 	return n, grpcError(err)

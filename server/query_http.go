@@ -110,7 +110,7 @@ func (s *Server) querySQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if stmt.Update {
-		if err := auth.Require(ctx, req.DB, auth.PermAdmin); err != nil {
+		if err := auth.Require(ctx, req.DB, updatePermission(stmt)); err != nil {
 			s.httpError(w, err)
 			return
 		}

@@ -2,15 +2,12 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/fletchdb/fletch/storage/durable"
 )
 
 // Compaction. Each persist adds a file per table and UTC day it touched, so
@@ -155,34 +152,10 @@ func (e *Engine) compactDay(ctx context.Context, k dayKey, files []ParquetFile) 
 	}
 	q = "SELECT " + strings.Join(sel, ", ") + " FROM (" + q + ")"
 
-	path := filepath.Join(e.opts.DataDir, out.Path)
-	tmp := path + ".tmp"
-	defer os.Remove(tmp)
-	copySQL := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE %d)",
-		q, QuoteLiteral(tmp), parquetRowGroupRows)
-	if _, err := e.db.ExecContext(ctx, copySQL); err != nil {
+	if err := e.copyToParquet(ctx, q, &out); err != nil {
 		return out, fmt.Errorf("merge: %w", err)
 	}
-	if err := syncFile(tmp); err != nil {
-		return out, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return out, fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
-		return out, err
-	}
-	var minT, maxT sql.NullInt64
-	row := e.db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*), epoch_ns(min(%s)), epoch_ns(max(%s)) FROM read_parquet(%s)",
-		timeIdent, timeIdent, QuoteLiteral(path)))
-	if err := row.Scan(&out.Rows, &minT, &maxT); err != nil {
-		os.Remove(path)
-		return out, fmt.Errorf("read back: %w", err)
-	}
-	out.MinTime, out.MaxTime = minT.Int64, maxT.Int64
-	if fi, err := os.Stat(path); err == nil {
-		out.Bytes = fi.Size()
-	}
+	path := filepath.Join(e.opts.DataDir, out.Path)
 
 	gone := map[uint64]bool{}
 	for _, f := range files {

@@ -215,6 +215,15 @@ func (e *Engine) replay() error {
 	start := time.Now()
 	var records, rows int
 	err := e.wal.Replay(e.manifest.PersistedSeq, func(seq uint64, payload []byte) error {
+		if len(payload) > 0 && payload[0] == deleteRecordVersion {
+			db, table, pred, err := decodeDeleteRecord(payload)
+			if err != nil {
+				return fmt.Errorf("replay WAL record %d: %w", seq, err)
+			}
+			records++
+			_, err = e.applyDelete(context.Background(), db, table, pred)
+			return err
+		}
 		if len(payload) > 0 && payload[0] == dropRecordVersion {
 			db, table, err := decodeDropRecord(payload)
 			if err != nil {
