@@ -42,6 +42,7 @@ type Engine struct {
 
 	mv             matViews
 	stopMV, doneMV chan struct{}
+	queries        queryLog
 
 	mu    sync.Mutex         // serializes view refreshes
 	views map[viewKey]string // installed table view bodies
@@ -225,6 +226,13 @@ func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Res
 	if db == "" {
 		db = catalog.DefaultDatabase
 	}
+	entry := q.queries.start(db, query)
+	res, err := q.query(ctx, db, query, args...)
+	q.queries.finish(entry, err)
+	return res, err
+}
+
+func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Result, error) {
 	if err := q.refresh(ctx, db); err != nil {
 		return nil, err
 	}

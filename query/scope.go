@@ -177,12 +177,15 @@ const systemSchema = "system"
 // context sees only its database's rows.
 func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) string {
 	lower := strings.ToLower(query)
-	if !strings.Contains(lower, "materialized_views") && !strings.Contains(lower, "retention") {
+	if !strings.Contains(lower, "system") {
 		return query
 	}
 	tables := map[string]func(context.Context) string{
 		"materialized_views": q.matViewsValues,
 		"retention":          q.retentionValues,
+		"tables":             q.tablesValues,
+		"parquet_files":      q.parquetFilesValues,
+		"queries":            q.queriesValues,
 	}
 	tree, err := serializeSQL(ctx, c, query)
 	if err != nil || tree == nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest"
+	"github.com/fletchdb/fletch/internal/metrics"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
 )
@@ -128,7 +129,9 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 		w := flight.NewRecordWriter(stream, ipc.WithSchema(arrow.NewSchema(nil, nil)), ipc.WithAllocator(f.s.mem))
 		return w.Close()
 	}
+	start := time.Now()
 	res, err := f.s.q.Query(ctx, db, sql, args...)
+	observeQuery("ticket", start, err)
 	if err != nil {
 		return grpcError(err)
 	}
@@ -367,6 +370,7 @@ func (f *flightService) DoPut(stream flight.FlightService_DoPutServer) error {
 	if err := rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return status.Errorf(codes.InvalidArgument, "read Arrow stream: %v", err)
 	}
+	metrics.RowsWritten.WithLabelValues("arrow").Add(float64(rows))
 	meta, _ := json.Marshal(map[string]int64{"rows": rows})
 	return stream.Send(&flight.PutResult{AppMetadata: meta})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest/lineprotocol"
+	"github.com/fletchdb/fletch/internal/metrics"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
 )
@@ -45,6 +46,7 @@ func (s *Server) routes() http.Handler {
 			defPrecision: lineprotocol.PrecisionNanosecond,
 		})
 	})
+	mux.Handle("GET /metrics", metricsHandler())
 	mux.HandleFunc("GET /api/v3/query_sql", s.querySQL)
 	mux.HandleFunc("POST /api/v3/query_sql", s.querySQL)
 	mux.HandleFunc("POST /write", func(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +81,13 @@ type writeRequest struct {
 // line was written; 400 naming each bad line (with accept_partial the good
 // lines are written first); 403 if the token may not write the database;
 // 413 past the body cap.
-func (s *Server) writeLP(w http.ResponseWriter, r *http.Request, req writeRequest) {
+func (s *Server) writeLP(rw http.ResponseWriter, r *http.Request, req writeRequest) {
+	w := &statusRecorder{ResponseWriter: rw}
+	defer func() {
+		if w.status >= 400 {
+			metrics.WriteErrors.WithLabelValues("line_protocol", strconv.Itoa(w.status)).Inc()
+		}
+	}()
 	if req.db == "" {
 		req.db = catalog.DefaultDatabase
 	}
@@ -144,11 +152,28 @@ func (s *Server) writeLP(w http.ResponseWriter, r *http.Request, req writeReques
 		s.writeError(w, req.api, st, err.Error(), nil)
 		return
 	}
+	var rows int64
+	for _, b := range batches {
+		rows += b.Record.NumRows()
+	}
+	metrics.RowsWritten.WithLabelValues("line_protocol").Add(float64(rows))
+	metrics.BytesWritten.WithLabelValues("line_protocol").Add(float64(len(body)))
 	if partial {
 		s.writeError(w, req.api, http.StatusBadRequest, "partial write of line protocol occurred", res.Errors)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// statusRecorder remembers the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 // readBody reads the request body, gunzipping it when the client says so,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest"
+	"github.com/fletchdb/fletch/internal/metrics"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
 )
@@ -85,5 +86,6 @@ func (srv *sqlServer) DoPutCommandStatementIngest(ctx context.Context, cmd fligh
 	if err := rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return rows, status.Errorf(codes.InvalidArgument, "read Arrow stream: %v", err)
 	}
+	metrics.RowsWritten.WithLabelValues("arrow").Add(float64(rows))
 	return rows, nil
 }

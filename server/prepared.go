@@ -260,7 +260,9 @@ func emptyStream() (*arrow.Schema, <-chan flight.StreamChunk, error) {
 
 // runQuery runs SQL and streams its result.
 func (srv *sqlServer) runQuery(ctx context.Context, db, sql string, args ...any) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	start := time.Now()
 	res, err := srv.s.q.Query(ctx, db, sql, args...)
+	observeQuery("flightsql", start, err)
 	if err != nil {
 		return nil, nil, grpcError(err)
 	}

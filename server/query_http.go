@@ -121,7 +121,9 @@ func (s *Server) querySQL(w http.ResponseWriter, r *http.Request) {
 		writeRows(w, format, arrow.NewSchema(nil, nil), nil)
 		return
 	}
+	start := time.Now()
 	res, err := s.q.Query(ctx, req.DB, req.Q, args...)
+	observeQuery("http", start, err)
 	if err != nil {
 		s.httpError(w, err)
 		return

@@ -74,6 +74,7 @@ func New(st *storage.Engine, q *query.Engine, opts Options) *Server {
 		grpc.ChainUnaryInterceptor(s.authUnary), grpc.ChainStreamInterceptor(s.authStream))
 	flight.RegisterFlightServiceServer(s.grpc, &authedFlight{FlightServer: fs, s: s})
 	s.http = &http.Server{Handler: s.authHTTP(s.routes()), ReadHeaderTimeout: 30 * time.Second}
+	s.registerMetrics()
 	return s
 }
 

@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"fmt"
+
+	"github.com/fletchdb/fletch/internal/metrics"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,7 +95,9 @@ func (e *Engine) Compact(ctx context.Context, policy CompactionPolicy) (Compacti
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
+		dayStart := time.Now()
 		out, err := e.compactDay(ctx, k, groups[k])
+		metrics.Compaction.Observe(time.Since(dayStart).Seconds())
 		if err != nil {
 			return st, fmt.Errorf("compact %s.%s %s: %w", k.db, k.table, time.Unix(0, k.day*nsPerDay).UTC().Format(dayLayout), err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/duckdb/duckdb-go/v2"
 
+	"github.com/fletchdb/fletch/internal/metrics"
 	"github.com/fletchdb/fletch/storage/catalog"
 	"github.com/fletchdb/fletch/storage/wal"
 )
@@ -188,6 +189,7 @@ func Open(opts Options) (*Engine, error) {
 	wopts.Dir = walDir(opts.DataDir)
 	wopts.SegmentSizeBytes = opts.WALSegmentSizeBytes
 	wopts.Logger = e.log
+	wopts.OnSync = func(d time.Duration) { metrics.WALFsync.Observe(d.Seconds()) }
 	if e.wal, err = wal.Open(wopts); err != nil {
 		e.closeDuckDB()
 		return nil, fmt.Errorf("open WAL: %w", err)
@@ -319,4 +321,42 @@ func tickFor(interval time.Duration) time.Duration {
 		t = time.Second
 	}
 	return t
+}
+
+// BufferedBytes is the Arrow size of the writes not yet persisted.
+func (e *Engine) BufferedBytes() int64 { return e.bufferedBytes.Load() }
+
+// FileStats is the live Parquet files of one table.
+type FileStats struct {
+	Database, Table string
+	Files           int
+	Rows, Bytes     int64
+}
+
+// Files returns every live Parquet file (a copy of the manifest's list).
+func (e *Engine) Files() []ParquetFile {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]ParquetFile(nil), e.manifest.Files...)
+}
+
+// FileStatsByTable sums the live Parquet files per table.
+func (e *Engine) FileStatsByTable() []FileStats {
+	by := map[tableKey]*FileStats{}
+	for _, f := range e.Files() {
+		k := tableKey{f.Database, f.Table}
+		s := by[k]
+		if s == nil {
+			s = &FileStats{Database: f.Database, Table: f.Table}
+			by[k] = s
+		}
+		s.Files++
+		s.Rows += f.Rows
+		s.Bytes += f.Bytes
+	}
+	out := make([]FileStats, 0, len(by))
+	for _, s := range by {
+		out = append(out, *s)
+	}
+	return out
 }

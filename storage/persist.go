@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/fletchdb/fletch/internal/metrics"
 	"github.com/fletchdb/fletch/storage/catalog"
 	"github.com/fletchdb/fletch/storage/durable"
 )
@@ -122,6 +123,7 @@ func (e *Engine) Persist(ctx context.Context) error {
 	if err := e.wal.RemoveThrough(lastSeq); err != nil {
 		e.log.Warn("remove WAL segments", "through_seq", lastSeq, "err", err)
 	}
+	metrics.Persist.Observe(time.Since(start).Seconds())
 	e.log.Info("persisted", "tables", len(frozen), "files", len(written), "replaced_files", len(obsolete),
 		"rows", rows, "wal_seq", lastSeq, "duration", time.Since(start))
 	return nil

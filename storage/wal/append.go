@@ -143,7 +143,11 @@ func (w *WAL) syncActive() error {
 	start := time.Now()
 	err := w.syncFn(w.file)
 	w.fsyncs.Add(1)
-	if d := time.Since(start); d > w.slowSync {
+	d := time.Since(start)
+	if w.opts.OnSync != nil {
+		w.opts.OnSync(d)
+	}
+	if d > w.slowSync {
 		w.log.Warn("wal: slow fsync", "file", w.active.path, "duration", d)
 	}
 	if err != nil {

@@ -38,6 +38,8 @@ type Options struct {
 	// Logger receives warnings about repairs and slow fsyncs; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// OnSync, if set, is told each fsync's duration (for metrics).
+	OnSync func(time.Duration)
 }
 
 // DefaultOptions returns Options with the default segment size; Dir must
