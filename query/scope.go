@@ -186,6 +186,7 @@ func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) 
 		"tables":             q.tablesValues,
 		"parquet_files":      q.parquetFilesValues,
 		"queries":            q.queriesValues,
+		"problems":           q.problemsValues,
 	}
 	tree, err := serializeSQL(ctx, c, query)
 	if err != nil || tree == nil {

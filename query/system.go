@@ -189,3 +189,23 @@ func (q *Engine) queriesValues(ctx context.Context) string {
 	}
 	return valuesSQL(cols, types, rows)
 }
+
+// system.problems: what was found damaged (kind "parquet": a quarantined
+// file; kind "wal": a segment tail truncated at open): detected_at, kind,
+// path (relative to the data dir), wal_offset, reason. Admin-wide: a
+// scoped token sees none.
+func (q *Engine) problemsValues(ctx context.Context) string {
+	cols := []string{"detected_at", "kind", "path", "wal_offset", "reason"}
+	types := []string{"TIMESTAMP_NS", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"}
+	if _, scoped := scopeOf(ctx); scoped {
+		return valuesSQL(cols, types, nil)
+	}
+	var rows [][]string
+	for _, p := range q.st.Problems() {
+		rows = append(rows, []string{
+			fmt.Sprintf("make_timestamp_ns(%d)", p.Time.UnixNano()), storage.QuoteLiteral(p.Kind), storage.QuoteLiteral(p.Path),
+			nullOr(p.Offset < 0, fmt.Sprintf("%d::BIGINT", p.Offset), "BIGINT"), storage.QuoteLiteral(p.Reason),
+		})
+	}
+	return valuesSQL(cols, types, rows)
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,6 +128,7 @@ type Engine struct {
 	oldestBuffered atomic.Int64 // unix ns of the oldest unpersisted write, 0 when none
 
 	hooks    hooks
+	problems problems
 	retStats retentionStats
 	retired  retired
 	// kick wakes the persister before its tick (a write is waiting for room).
@@ -181,6 +183,10 @@ func Open(opts Options) (*Engine, error) {
 	if err := e.openDuckDB(); err != nil {
 		return nil, err
 	}
+	if err := e.verifyFiles(); err != nil {
+		e.closeDuckDB()
+		return nil, err
+	}
 	if err := e.loadSeries(); err != nil {
 		e.closeDuckDB()
 		return nil, err
@@ -190,6 +196,10 @@ func Open(opts Options) (*Engine, error) {
 	wopts.SegmentSizeBytes = opts.WALSegmentSizeBytes
 	wopts.Logger = e.log
 	wopts.OnSync = func(d time.Duration) { metrics.WALFsync.Observe(d.Seconds()) }
+	wopts.OnRepair = func(path string, offset int64, reason error) {
+		rel, _ := filepath.Rel(opts.DataDir, path)
+		e.addProblem(Problem{Time: time.Now().UTC(), Kind: "wal", Path: rel, Offset: offset, Reason: reason.Error()})
+	}
 	if e.wal, err = wal.Open(wopts); err != nil {
 		e.closeDuckDB()
 		return nil, fmt.Errorf("open WAL: %w", err)

@@ -16,6 +16,8 @@ import (
 //	<data>/tokens.lock                                flock taken by whoever edits tokens.json
 //	<data>/wal/<first-seq>.wal                        WAL segments (storage/wal)
 //	<data>/tmp/                                       DuckDB spill space
+//	<data>/quarantine/<id>-<name>.parquet             Parquet files found damaged at start,
+//	<data>/quarantine/<id>-<name>.parquet.reason      and why (text)
 //	<data>/<db>/<table>/<YYYY-MM-DD>/<id>.parquet     persisted rows of one table and UTC day
 const (
 	catalogFileName  = "catalog.json"
@@ -24,6 +26,7 @@ const (
 	tokenLockName    = "tokens.lock"
 	walDirName       = "wal"
 	tmpDirName       = "tmp"
+	quarantineDir    = "quarantine"
 	parquetExt       = ".parquet"
 	dayLayout        = "2006-01-02"
 )
@@ -45,7 +48,7 @@ func TmpDir(root string) string { return filepath.Join(root, tmpDirName) }
 
 // reservedTopLevel are the names under <data> that are not databases.
 var reservedTopLevel = map[string]bool{
-	catalogFileName: true, manifestFileName: true, walDirName: true, tmpDirName: true,
+	catalogFileName: true, manifestFileName: true, walDirName: true, tmpDirName: true, quarantineDir: true,
 	catalogFileName + ".tmp": true, manifestFileName + ".tmp": true,
 	tokenFileName: true, tokenFileName + ".tmp": true, tokenLockName: true,
 }

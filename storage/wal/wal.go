@@ -40,6 +40,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OnSync, if set, is told each fsync's duration (for metrics).
 	OnSync func(time.Duration)
+	// OnRepair, if set, is told of each torn or corrupt tail truncated at
+	// open: the segment, the offset cut at, and why.
+	OnRepair func(path string, offset int64, reason error)
 }
 
 // DefaultOptions returns Options with the default segment size; Dir must
@@ -191,6 +194,9 @@ func (w *WAL) openTail(corrupt error) error {
 			return writeHeader(f)
 		}
 		w.log.Warn("wal: truncating torn or corrupt tail", "file", seg.path, "offset", seg.size, "reason", corrupt)
+		if w.opts.OnRepair != nil {
+			w.opts.OnRepair(seg.path, seg.size, corrupt)
+		}
 		return f.Truncate(seg.size)
 	}
 	if err := repair(); err != nil {
