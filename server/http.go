@@ -47,6 +47,7 @@ func (s *Server) routes() http.Handler {
 		})
 	})
 	mux.Handle("GET /metrics", metricsHandler())
+	mux.HandleFunc("GET /api/v3/backup", s.backup)
 	mux.HandleFunc("GET /api/v3/query_sql", s.querySQL)
 	mux.HandleFunc("POST /api/v3/query_sql", s.querySQL)
 	mux.HandleFunc("POST /write", func(w http.ResponseWriter, r *http.Request) {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/fletchdb/fletch/storage/catalog"
 )
@@ -93,11 +91,7 @@ func (e *Engine) applyDrop(ctx context.Context, db, table string) error {
 			}
 		}
 	}
-	for _, f := range gone {
-		if err := os.Remove(filepath.Join(e.opts.DataDir, f.Path)); err != nil {
-			e.log.Warn("remove parquet file of dropped table", "path", f.Path, "err", err)
-		}
-	}
+	e.retireFiles(gone)
 	if err := e.cat.DropTable(db, table); err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return err
 	}

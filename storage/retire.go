@@ -18,6 +18,7 @@ const retireDelay = 15 * time.Second
 type retired struct {
 	mu    sync.Mutex
 	items []retiredItem
+	pins  int // backups running: nothing is dropped meanwhile
 }
 
 type retiredItem struct {
@@ -48,6 +49,10 @@ func (e *Engine) retireFiles(files []ParquetFile) {
 // when all is set.
 func (e *Engine) reap(all bool) {
 	e.retired.mu.Lock()
+	if e.retired.pins > 0 && !all {
+		e.retired.mu.Unlock()
+		return
+	}
 	var due, keep []retiredItem
 	for _, it := range e.retired.items {
 		if all || time.Since(it.at) >= retireDelay {

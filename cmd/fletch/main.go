@@ -33,7 +33,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), queryCmd(), tokenCmd(), versionCmd())
+	root.AddCommand(serveCmd(), queryCmd(), backupCmd(), restoreCmd(), tokenCmd(), versionCmd())
 	return root
 }
 

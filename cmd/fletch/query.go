@@ -66,14 +66,7 @@ func queryCmd() *cobra.Command {
 			}
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-				var e struct {
-					Error string `json:"error"`
-				}
-				if json.Unmarshal(b, &e) == nil && e.Error != "" {
-					return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
-				}
-				return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+				return httpError(resp)
 			}
 			_, err = io.Copy(cmd.OutOrStdout(), resp.Body)
 			if err == nil && (format == "json") {
@@ -89,4 +82,17 @@ func queryCmd() *cobra.Command {
 	f.StringVar(&format, "format", "", "table|csv|json|jsonl|parquet (default: table on a terminal, else json)")
 	f.StringVar(&caFile, "tls-ca", "", "PEM file of the CA that signed the server's certificate")
 	return cmd
+}
+
+// httpError turns a server's error answer into one line: its "error"
+// message and the status.
+func httpError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
+	}
+	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
 }

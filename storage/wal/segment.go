@@ -295,3 +295,17 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// CreateEmpty makes dir a WAL whose next record gets seq firstSeq: one
+// segment holding only its header. Restoring a backup uses it, so that new
+// records are numbered after every record the backup's files came from.
+func CreateEmpty(dir string, firstSeq uint64) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, _, err := createSegment(dir, firstSeq)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
