@@ -10,7 +10,7 @@ MVN_QUIET := -B -ntp -Dstyle.color=never -Dorg.slf4j.simpleLogger.defaultLogLeve
 DATA_DIR  ?= ./fletch-data
 ADDR      ?= 127.0.0.1:8181
 
-.PHONY: build run test test-go test-e2e test-grafana test-java bench bench-e2e fmt vet clean
+.PHONY: build run test test-go test-e2e test-grafana test-java bench bench-e2e loadtest fmt vet clean
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/fletch
@@ -38,6 +38,11 @@ test-java: build
 
 bench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
+
+# A bounded load test (LOADTEST_SECONDS, default 600): concurrent line-protocol and DoPut
+# writers and Flight SQL readers; reports rates, p50/p99 latency, errors, peak memory.
+loadtest: build
+	FLETCH_BIN=$(CURDIR)/$(BIN) $(PYTHON) bench/loadtest.py
 
 # Benchmarks against the real binary (TSBS data): materialized view upkeep.
 bench-e2e: build

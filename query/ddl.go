@@ -500,6 +500,7 @@ func (q *Engine) installView(ctx context.Context, db string, v catalog.View) err
 		if err != nil {
 			return err
 		}
+		body = castNow(ctx, c, body)
 		if err := checkStatement(c, body); err != nil {
 			return err
 		}

@@ -199,6 +199,9 @@ func (q *Engine) rewriteView(ctx context.Context, body string) (string, error) {
 	defer conn.Close()
 	err = conn.Raw(func(dc any) error {
 		body, err = rewriteQuery(ctx, dc.(driver.Conn), body)
+		if err == nil {
+			body = castNow(ctx, dc.(driver.Conn), body)
+		}
 		return err
 	})
 	return body, err
@@ -264,7 +267,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 		if err != nil {
 			return err
 		}
-		query, cleanup := q.lastCacheRewrite(ctx, c, db, rewritten, false)
+		query, cleanup := q.lastCacheRewrite(ctx, c, db, castNow(ctx, c, rewritten), false)
 		defer cleanup()
 		ar, err := duckdb.NewArrowFromConn(c)
 		if err != nil {

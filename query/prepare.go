@@ -92,7 +92,7 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 		if err != nil {
 			return err
 		}
-		stmt, cleanup := q.lastCacheRewrite(ctx, c, db, stmt, true)
+		stmt, cleanup := q.lastCacheRewrite(ctx, c, db, castNow(ctx, c, stmt), true)
 		defer cleanup()
 		if err := checkStatement(c, stmt); err != nil {
 			return err

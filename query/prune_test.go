@@ -233,3 +233,20 @@ func BenchmarkQuery_OneHourOf60Days(b *testing.B) {
 		})
 	}
 }
+
+func TestQuery_NowFamilyComparesWithTime(t *testing.T) {
+	c := &clock{}
+	st, q := openAt(t, t.TempDir(), c)
+	defer st.Close()
+	now := time.Now()
+	writeLP(t, st, fmt.Sprintf("m,host=a v=1 %d\nm,host=a v=2 %d", now.Add(-time.Hour).UnixNano(), now.Add(-10*time.Second).UnixNano()))
+	for sql, want := range map[string]string{
+		"SELECT count(*) FROM m WHERE time > now() - INTERVAL '1 minute'":                                    "1",
+		"SELECT count(*) FROM m WHERE time >= current_timestamp - INTERVAL '2 hours'":                        "2",
+		"SELECT count(*) FROM m WHERE time BETWEEN get_current_timestamp() - INTERVAL 2 HOUR AND now()":      "2",
+		"SELECT count(*) FROM m WHERE time > to_timestamp(" + fmt.Sprint(now.Add(-time.Minute).Unix()) + ")": "1",
+		"SELECT count(*) FROM m WHERE host <> 'now()' AND time > now() - INTERVAL '1 minute'":                "1",
+	} {
+		require.Equal(t, want, scalar(t, q, sql), sql)
+	}
+}
