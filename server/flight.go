@@ -75,6 +75,10 @@ func (t *jsonTicket) args() ([]any, error) {
 				v = i
 			} else if f, err := n.Float64(); err == nil {
 				v = f
+			} else {
+				// Past float64's range (1e999): bound as is, it would
+				// reach the query as the string "1e999".
+				return nil, fmt.Errorf("%w: query parameter %q: number %s is out of range", errBadRequest, name, n)
 			}
 		case string, bool, nil:
 		default:
