@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -84,10 +83,10 @@ func decodeWriteRecord(p []byte, mem memory.Allocator) (db string, batches []Tab
 		if r.err != nil {
 			break
 		}
-		// A record that passed its CRC was written by encodeWriteRecord, but
-		// a bug or a foreign file must not make the IPC reader allocate
-		// without bound (see internal/ipccheck).
-		if err := ipccheck.Stream(stream); err != nil {
+		// A record that passed its CRC was written by encodeWriteRecord
+		// (uncompressed), but a bug or a foreign file must not make the IPC
+		// reader allocate without bound (see internal/ipccheck).
+		if err := ipccheck.Stream(stream, 0); err != nil {
 			return "", batches, fmt.Errorf("%w: table %q: %v", ErrBadRecord, table, err)
 		}
 		ir, err := ipc.NewReader(bytes.NewReader(stream), ipc.WithAllocator(mem))
@@ -129,7 +128,7 @@ func checkWriteBatch(rec arrow.RecordBatch) error {
 		}
 		names[f.Name] = true
 		col := rec.Column(i)
-		if err := array.ValidateFull(col); err != nil {
+		if err := ipccheck.Array(col); err != nil {
 			return fmt.Errorf("column %q: %v", f.Name, err)
 		}
 		if typ == catalog.TypeTime {

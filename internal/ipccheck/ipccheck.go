@@ -18,6 +18,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 // ErrInvalid is wrapped by every error of this package.
@@ -27,10 +30,10 @@ const (
 	// maxDepth bounds the nesting of fields (list of struct of ...); the
 	// Arrow C++ reader refuses more than 64 levels too.
 	maxDepth = 64
-	// MaxDecompressedBytes bounds what the compressed buffers of one
-	// record batch may claim to decompress to, in total: 2 GiB, eight times
-	// the largest gRPC message the server accepts.
-	MaxDecompressedBytes = 2 << 30
+	// DefaultMaxDecompressedBytes bounds what the compressed buffers of
+	// one record batch may claim to decompress to, in total: 2 GiB, eight
+	// times the largest gRPC message the server accepts.
+	DefaultMaxDecompressedBytes = 2 << 30
 	// continuation marks a message in the IPC stream format since Arrow 0.15.
 	continuation = 0xFFFFFFFF
 )
@@ -45,16 +48,18 @@ const (
 )
 
 // Message vets one IPC message: meta is its flatbuffer Message (as in
-// FlightData.data_header), body its body (FlightData.data_body).
-func Message(meta, body []byte) error {
-	_, err := message(meta, body)
+// FlightData.data_header), body its body (FlightData.data_body). A record
+// batch's compressed buffers may decompress to maxDecompressedBytes in
+// total; 0 refuses compressed batches.
+func Message(meta, body []byte, maxDecompressedBytes int64) error {
+	_, err := message(meta, body, maxDecompressedBytes)
 	return err
 }
 
 // Stream vets a whole IPC stream held in memory: every message's framing,
-// metadata and body. A stream that ends early is an error; one that ends
-// without the end-of-stream marker is not.
-func Stream(b []byte) error {
+// metadata and body, as Message does. A stream that ends early is an
+// error; one that ends without the end-of-stream marker is not.
+func Stream(b []byte, maxDecompressedBytes int64) error {
 	for n := 0; len(b) > 0; n++ {
 		if len(b) < 4 {
 			return fmt.Errorf("%w: message %d: truncated length", ErrInvalid, n)
@@ -76,7 +81,7 @@ func Stream(b []byte) error {
 		}
 		meta := b[:size]
 		b = b[size:]
-		bodyLen, err := message(meta, b)
+		bodyLen, err := message(meta, b, maxDecompressedBytes)
 		if err != nil {
 			return fmt.Errorf("message %d: %w", n, err)
 		}
@@ -90,8 +95,8 @@ func Stream(b []byte) error {
 
 // message vets meta and returns the body length it declares. body is what
 // follows meta; for a record batch it must hold the batch's buffers.
-func message(meta, body []byte) (int64, error) {
-	c := checker{b: meta}
+func message(meta, body []byte, maxDecompressed int64) (int64, error) {
+	c := checker{b: meta, maxDecompressed: maxDecompressed}
 	msg, err := c.root()
 	if err != nil {
 		return 0, err
@@ -130,7 +135,8 @@ func message(meta, body []byte) (int64, error) {
 
 // checker reads a flatbuffer with bounds checks on every access.
 type checker struct {
-	b []byte
+	b               []byte
+	maxDecompressed int64
 }
 
 func (c *checker) errorf(format string, args ...any) error {
@@ -342,6 +348,9 @@ func (c *checker) recordBatch(pos int, body []byte) error {
 	if err != nil || !compressed {
 		return err
 	}
+	if c.maxDecompressed == 0 {
+		return c.errorf("compressed record batches are not accepted here")
+	}
 	var total int64
 	for k := range n {
 		off := int64(binary.LittleEndian.Uint64(c.b[bufs+16*k:]))
@@ -356,10 +365,26 @@ func (c *checker) recordBatch(pos int, body []byte) error {
 		if size == -1 {
 			continue // stored uncompressed
 		}
-		if size < 0 || size > MaxDecompressedBytes-total {
-			return c.errorf("compressed buffers decompress to more than %d bytes", MaxDecompressedBytes)
+		if size < 0 || size > c.maxDecompressed-total {
+			return c.errorf("compressed buffers decompress to more than %d bytes", c.maxDecompressed)
 		}
 		total += size
+	}
+	return nil
+}
+
+// Array runs array.ValidateFull on arr, which checks buffers, offsets,
+// UTF-8, dictionary indices and children against the array's length, and
+// reports a panic inside it as an error: arrow-go v18.8's String.ValidateFull
+// can itself slice out of range on some offsets (FuzzStream found one).
+func Array(arr arrow.Array) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: validating array: %v", ErrInvalid, r)
+		}
+	}()
+	if err := array.ValidateFull(arr); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return nil
 }

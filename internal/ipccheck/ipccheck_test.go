@@ -51,7 +51,7 @@ func TestStream_ValidStreamsPass(t *testing.T) {
 		"zstd":  {ipc.WithZstd()},
 	} {
 		t.Run(name, func(t *testing.T) {
-			require.NoError(t, Stream(testStream(t, opts...)))
+			require.NoError(t, Stream(testStream(t, opts...), DefaultMaxDecompressedBytes))
 		})
 	}
 }
@@ -87,7 +87,7 @@ func TestStream_HugeFieldCountRefused(t *testing.T) {
 	s := testStream(t)
 	at := schemaFieldsCount(t, s)
 	binary.LittleEndian.PutUint32(s[at:], 0xffffffff)
-	require.ErrorIs(t, Stream(s), ErrInvalid)
+	require.ErrorIs(t, Stream(s, DefaultMaxDecompressedBytes), ErrInvalid)
 }
 
 func TestStream_HugeDecompressedSizeRefused(t *testing.T) {
@@ -114,7 +114,7 @@ func TestStream_HugeDecompressedSizeRefused(t *testing.T) {
 		off = bodyAt + int(m.BodyLen())
 	}
 	require.Equal(t, 1, n)
-	err := Stream(s)
+	err := Stream(s, DefaultMaxDecompressedBytes)
 	require.ErrorIs(t, err, ErrInvalid)
 	require.ErrorContains(t, err, "decompress")
 }
@@ -122,7 +122,7 @@ func TestStream_HugeDecompressedSizeRefused(t *testing.T) {
 func TestStream_Truncated(t *testing.T) {
 	s := testStream(t)
 	for _, n := range []int{3, 7, 20, len(s) / 2, len(s) - 9} {
-		require.ErrorIs(t, Stream(s[:n]), ErrInvalid, "cut at %d", n)
+		require.ErrorIs(t, Stream(s[:n], DefaultMaxDecompressedBytes), ErrInvalid, "cut at %d", n)
 	}
 }
 
@@ -133,7 +133,8 @@ func FuzzStream(f *testing.F) {
 	f.Add(testStream(f, ipc.WithLZ4()))
 	f.Add(testStream(f, ipc.WithZstd()))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if Stream(b) != nil {
+		// Small, so that the fuzzer does not spend its time decompressing.
+		if Stream(b, 1<<20) != nil {
 			return
 		}
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -143,7 +144,7 @@ func FuzzStream(f *testing.F) {
 		}
 		for rd.Next() {
 			for _, col := range rd.RecordBatch().Columns() {
-				_ = array.ValidateFull(col)
+				_ = Array(col)
 			}
 		}
 		rd.Release()
@@ -155,4 +156,27 @@ func FuzzStream(f *testing.F) {
 			mem.AssertSize(t, 0)
 		}
 	})
+}
+
+func TestStream_CompressedRefusedWhereNoneExpected(t *testing.T) {
+	require.NoError(t, Stream(testStream(t), 0))
+	err := Stream(testStream(t, ipc.WithLZ4()), 0)
+	require.ErrorIs(t, err, ErrInvalid)
+	require.ErrorContains(t, err, "compressed")
+}
+
+// Regression: arrow-go's String.ValidateFull panics slicing past the data
+// when offsets rise past it and come back (0, 100, 3): it checks only the
+// first and last offset against the data. FuzzStream found such an array
+// (testdata/fuzz/FuzzStream/ed913a3fe6857b81); Array reports it as invalid.
+func TestArray_PanicInValidationIsAnError(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	offsets := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{0, 100, 3}))
+	data := memory.NewBufferBytes([]byte("abc"))
+	d := array.NewData(arrow.BinaryTypes.String, 2, []*memory.Buffer{nil, offsets, data}, nil, 0, 0)
+	defer d.Release()
+	arr := array.MakeFromData(d)
+	defer arr.Release()
+	require.ErrorIs(t, Array(arr), ErrInvalid)
 }
