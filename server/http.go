@@ -104,9 +104,10 @@ func (s *Server) writeLP(w http.ResponseWriter, r *http.Request, req writeReques
 	}
 	cat := s.st.Catalog()
 	res, err := lineprotocol.Parse(body, lineprotocol.Options{
-		Precision: prec,
-		Now:       time.Now(),
-		Allocator: s.mem,
+		Precision:    prec,
+		Now:          time.Now(),
+		Allocator:    s.mem,
+		MaxLineBytes: max(s.opts.MaxLineBytes, 0),
 		Lookup: func(table, column string) (catalog.ColumnType, bool) {
 			return cat.ColumnType(req.db, table, column)
 		},

@@ -33,7 +33,12 @@ type Options struct {
 	// MaxRequestBytes caps an HTTP write body (after gzip decoding).
 	// Default 64 MiB.
 	MaxRequestBytes int64
-	Logger          *slog.Logger
+	// MaxLineBytes caps one line of line protocol (its line ending
+	// excluded); a longer line is rejected like any bad line, with its
+	// number. 0 means the default, DefaultMaxLineBytes; negative means no
+	// limit but MaxRequestBytes.
+	MaxLineBytes int
+	Logger       *slog.Logger
 	// WithoutAuth turns authentication off: every request acts as
 	// auth.Unrestricted (admin on all databases). Default false: auth on.
 	WithoutAuth bool
@@ -45,6 +50,12 @@ type Options struct {
 	// TLSConfig); nil serves plaintext.
 	TLS *tls.Config
 }
+
+// DefaultMaxLineBytes is the default Options.MaxLineBytes: 1 MiB, far
+// above any metric line (Telegraf's are a few hundred bytes) yet small
+// enough that one runaway line (a missing newline, a binary upload) is
+// named and refused rather than stored as a huge string.
+const DefaultMaxLineBytes = 1 << 20
 
 // Server serves HTTP and gRPC (Flight, Flight SQL) on one listener.
 type Server struct {
@@ -63,6 +74,9 @@ type Server struct {
 func New(st *storage.Engine, q *query.Engine, opts Options) *Server {
 	if opts.MaxRequestBytes == 0 {
 		opts.MaxRequestBytes = 64 << 20
+	}
+	if opts.MaxLineBytes == 0 {
+		opts.MaxLineBytes = DefaultMaxLineBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
