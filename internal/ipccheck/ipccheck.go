@@ -96,7 +96,7 @@ func Stream(b []byte, maxDecompressedBytes int64) error {
 // message vets meta and returns the body length it declares. body is what
 // follows meta; for a record batch it must hold the batch's buffers.
 func message(meta, body []byte, maxDecompressed int64) (int64, error) {
-	c := checker{b: meta, maxDecompressed: maxDecompressed}
+	c := checker{b: meta, maxDecompressed: maxDecompressed, budget: len(meta) / 4}
 	msg, err := c.root()
 	if err != nil {
 		return 0, err
@@ -137,6 +137,13 @@ func message(meta, body []byte, maxDecompressed int64) (int64, error) {
 type checker struct {
 	b               []byte
 	maxDecompressed int64
+	// budget is how many more tables may be visited. Flatbuffer offsets
+	// only point forward, but two may point at the same table: a field
+	// whose children are one child listed twice, nested 64 deep, is 2^64
+	// fields to walk (and for arrow-go to build) in a few hundred bytes.
+	// No writer shares tables, so a message never holds more tables than
+	// 4-byte words.
+	budget int
 }
 
 func (c *checker) errorf(format string, args ...any) error {
@@ -160,6 +167,9 @@ func (c *checker) root() (int, error) {
 
 // checkTable checks the table at pos and its vtable.
 func (c *checker) checkTable(pos int) (int, error) {
+	if c.budget--; c.budget < 0 {
+		return 0, c.errorf("more tables than a message of %d bytes holds (shared tables)", len(c.b))
+	}
 	soff, err := c.u32(pos)
 	if err != nil {
 		return 0, err

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	flatbuffers "github.com/google/flatbuffers/go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -179,4 +180,72 @@ func TestArray_PanicInValidationIsAnError(t *testing.T) {
 	arr := array.MakeFromData(d)
 	defer arr.Release()
 	require.ErrorIs(t, Array(arr), ErrInvalid)
+}
+
+// sharedChildrenSchema is a schema message whose one field nests depth
+// levels of structs, each listing the same child twice: 2^depth fields in
+// a few hundred bytes. No writer shares tables like this.
+func sharedChildrenSchema(depth int) []byte {
+	b := flatbuffers.NewBuilder(256)
+	field := func(name string, typeType byte, typ, children flatbuffers.UOffsetT) flatbuffers.UOffsetT {
+		n := b.CreateString(name)
+		b.StartObject(7)
+		b.PrependUOffsetTSlot(0, n, 0)
+		b.PrependBoolSlot(1, true, false)
+		b.PrependByteSlot(2, typeType, 0)
+		b.PrependUOffsetTSlot(3, typ, 0)
+		if children != 0 {
+			b.PrependUOffsetTSlot(5, children, 0)
+		}
+		return b.EndObject()
+	}
+	b.StartObject(2) // Int{bitWidth: 64, is_signed: true}
+	b.PrependInt32Slot(0, 64, 0)
+	b.PrependBoolSlot(1, true, false)
+	child := field("x", 2, b.EndObject(), 0)
+	for range depth {
+		b.StartObject(0) // Struct_
+		st := b.EndObject()
+		b.StartVector(4, 2, 4)
+		b.PrependUOffsetT(child)
+		b.PrependUOffsetT(child)
+		kids := b.EndVector(2)
+		child = field("s", 13, st, kids)
+	}
+	b.StartVector(4, 1, 4)
+	b.PrependUOffsetT(child)
+	fields := b.EndVector(1)
+	b.StartObject(4) // Schema
+	b.PrependUOffsetTSlot(1, fields, 0)
+	schema := b.EndObject()
+	b.StartObject(5) // Message
+	b.PrependInt16Slot(0, 4, 0) // MetadataVersion V5
+	b.PrependByteSlot(1, headerSchema, 0)
+	b.PrependUOffsetTSlot(2, schema, 0)
+	b.Finish(b.EndObject())
+	meta := b.FinishedBytes()
+	for len(meta)%8 != 0 {
+		meta = append(meta, 0)
+	}
+	s := binary.LittleEndian.AppendUint32(nil, continuation)
+	s = binary.LittleEndian.AppendUint32(s, uint32(len(meta)))
+	s = append(s, meta...)
+	return binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(s, continuation), 0)
+}
+
+// Regression: a schema sharing one child field table at every level is
+// 2^depth fields for arrow-go to build from a few hundred bytes: depth 22
+// takes its IPC reader 23 s here, depth 40 would take months and the
+// memory of 2^40 fields. FuzzStream hung on such an input.
+func TestStream_SharedTablesRefused(t *testing.T) {
+	shallow := sharedChildrenSchema(3)
+	require.NoError(t, Stream(shallow, 0), "8 fields in %d bytes", len(shallow))
+	rd, err := ipc.NewReader(bytes.NewReader(shallow))
+	require.NoError(t, err)
+	require.Len(t, rd.Schema().Field(0).Type.(*arrow.StructType).Fields(), 2)
+	rd.Release()
+
+	err = Stream(sharedChildrenSchema(40), 0)
+	require.ErrorIs(t, err, ErrInvalid)
+	require.ErrorContains(t, err, "shared tables")
 }
