@@ -218,7 +218,7 @@ func sharedChildrenSchema(depth int) []byte {
 	b.StartObject(4) // Schema
 	b.PrependUOffsetTSlot(1, fields, 0)
 	schema := b.EndObject()
-	b.StartObject(5) // Message
+	b.StartObject(5)            // Message
 	b.PrependInt16Slot(0, 4, 0) // MetadataVersion V5
 	b.PrependByteSlot(1, headerSchema, 0)
 	b.PrependUOffsetTSlot(2, schema, 0)
