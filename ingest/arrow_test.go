@@ -47,3 +47,23 @@ func TestNormalizeArrow_RowsWithoutColumnsRefused(t *testing.T) {
 	require.Equal(t, int64(1), out.NumCols())
 	out.Release()
 }
+
+// A time in seconds past what nanoseconds since 1970 can hold (year 2262)
+// is refused, not wrapped around.
+func TestNormalizeArrow_TimeOverflowRefused(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "f", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "time", Type: &arrow.TimestampType{Unit: arrow.Second}},
+	}, nil)
+	b := array.NewRecordBuilder(mem, sc)
+	defer b.Release()
+	b.Field(0).(*array.Float64Builder).AppendValues([]float64{1, 2}, nil)
+	b.Field(1).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{1767225600, 1e12}, nil)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	_, err := NormalizeArrow(rec, time.Unix(0, 0), mem)
+	require.ErrorIs(t, err, ErrUnsupported)
+	require.ErrorContains(t, err, `column "time"`)
+}
