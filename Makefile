@@ -10,7 +10,7 @@ MVN_QUIET := -B -ntp -Dstyle.color=never -Dorg.slf4j.simpleLogger.defaultLogLeve
 DATA_DIR  ?= ./fletch-data
 ADDR      ?= 127.0.0.1:8181
 
-.PHONY: build run test test-go test-e2e test-grafana test-java bench bench-e2e loadtest fmt vet clean
+.PHONY: build run test test-go test-e2e test-grafana test-java fuzz bench bench-e2e loadtest fmt vet clean
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/fletch
@@ -35,6 +35,32 @@ test-grafana: build
 # The Arrow Flight SQL JDBC driver (DBeaver, Tableau) against the real binary.
 test-java: build
 	cd clients/java && $(MVN) $(MVN_QUIET) -Dfletch.bin=$(CURDIR)/$(BIN) test
+
+# Fuzz targets, as package:Target. `go test` (test-go) already runs each one's seed corpus
+# and its testdata/fuzz inputs (the crashes fuzzing found, kept as regression tests), so
+# `make test` runs no fuzzing of its own; `make fuzz` searches for new inputs, FUZZTIME
+# per target. A crash stops it and leaves the input in the package's testdata/fuzz.
+FUZZTIME  ?= 30s
+FUZZ_TARGETS := \
+	./ingest/lineprotocol:FuzzParse \
+	./ingest:FuzzNormalizeArrow \
+	./ingest:FuzzArrowStream \
+	./internal/ipccheck:FuzzStream \
+	./storage:FuzzDecodeWriteRecord \
+	./storage:FuzzDecodeDropRecord \
+	./storage:FuzzDecodeDeleteRecord \
+	./storage/wal:FuzzWALSegment \
+	./server:FuzzJSONTicket
+
+# -fuzzminimizetime: Go spends up to 60 s minimizing every new input by default, which on
+# these large cgo binaries is most of a short run.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -tags $(TAGS) -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) \
+			-fuzzminimizetime 5s $$pkg; \
+	done
 
 bench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...

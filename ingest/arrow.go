@@ -15,12 +15,18 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletchdb/fletch/internal/ipccheck"
 	"github.com/fletchdb/fletch/storage/catalog"
 )
 
 // ErrUnsupported marks an Arrow column Fletch can't store; the message
 // names the column and its type.
 var ErrUnsupported = errors.New("ingest: unsupported column")
+
+// ErrInvalid marks an Arrow batch whose buffers are inconsistent (offsets
+// past the data, short buffers, bad dictionary indices): data no client
+// library writes, refused before anything reads it.
+var ErrInvalid = errors.New("ingest: invalid Arrow data")
 
 // NormalizeArrow maps a client's Arrow batch onto Fletch's column types:
 //
@@ -33,8 +39,9 @@ var ErrUnsupported = errors.New("ingest: unsupported column")
 //     floats → float64, strings (utf8, large_utf8, string_view) → string,
 //     bool → bool.
 //
-// Anything else (nested, binary, decimal, date, ...) is ErrUnsupported. The
-// result is a new batch allocated from mem that the caller releases; rec is
+// Anything else (nested, binary, decimal, date, ...) is ErrUnsupported, as
+// are duplicate column names and a batch with rows but no columns; a column
+// whose buffers are inconsistent is ErrInvalid. The result is a new batch allocated from mem that the caller releases; rec is
 // not retained.
 func NormalizeArrow(rec arrow.RecordBatch, now time.Time, mem memory.Allocator) (arrow.RecordBatch, error) {
 	ctx := compute.WithAllocator(context.Background(), mem)
@@ -45,6 +52,11 @@ func NormalizeArrow(rec arrow.RecordBatch, now time.Time, mem memory.Allocator) 
 		for _, c := range cols {
 			c.Release()
 		}
+	}
+	if n > 0 && rec.NumCols() == 0 {
+		// Nothing backs the row count; a time column for it could be
+		// any size.
+		return nil, fmt.Errorf("%w: a batch of %d rows has no columns", ErrUnsupported, n)
 	}
 	hasTime := false
 	seen := map[string]bool{}
@@ -60,6 +72,13 @@ func NormalizeArrow(rec arrow.RecordBatch, now time.Time, mem memory.Allocator) 
 			return nil, err
 		}
 		col := rec.Column(i)
+		// Client batches come off the wire: offsets or dictionary indices
+		// past their buffers would make the casts below, or DuckDB, read
+		// out of bounds.
+		if err := ipccheck.Array(col); err != nil {
+			release()
+			return nil, fmt.Errorf("%w: column %q: %v", ErrInvalid, f.Name, err)
+		}
 		if t == catalog.TypeTime {
 			hasTime = true
 			if col.NullN() > 0 {

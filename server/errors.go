@@ -24,6 +24,7 @@ func code(err error) (codes.Code, int) {
 	case errors.As(err, &conflict),
 		errors.Is(err, query.ErrInvalid),
 		errors.Is(err, ingest.ErrUnsupported),
+		errors.Is(err, ingest.ErrInvalid),
 		errors.Is(err, storage.ErrInvalidWrite),
 		errors.Is(err, catalog.ErrInvalidName),
 		errors.Is(err, errBadRequest):

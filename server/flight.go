@@ -19,6 +19,7 @@ import (
 
 	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest"
+	"github.com/fletchdb/fletch/internal/ipccheck"
 	"github.com/fletchdb/fletch/internal/metrics"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -76,6 +77,10 @@ func (t *jsonTicket) args() ([]any, error) {
 				v = i
 			} else if f, err := n.Float64(); err == nil {
 				v = f
+			} else {
+				// Past float64's range (1e999): bound as is, it would
+				// reach the query as the string "1e999".
+				return nil, fmt.Errorf("%w: query parameter %q: number %s is out of range", errBadRequest, name, n)
 			}
 		case string, bool, nil:
 		default:
@@ -323,27 +328,45 @@ func firstNonEmpty(vs ...string) string {
 }
 
 // peekedPut replays the first message of a DoPut stream that was read to
-// look at its descriptor.
+// look at its descriptor, and vets every message before the Arrow IPC
+// reader sees it (see internal/ipccheck: a malformed message could
+// otherwise make it allocate without bound and take the server down). Both
+// DoPut paths, path descriptors and Flight SQL ingest, read through it.
 type peekedPut struct {
 	flight.FlightService_DoPutServer
 	first *flight.FlightData
 }
 
 func (p *peekedPut) Recv() (*flight.FlightData, error) {
-	if m := p.first; m != nil {
+	m := p.first
+	if m != nil {
 		p.first = nil
-		return m, nil
+	} else {
+		var err error
+		if m, err = p.FlightService_DoPutServer.Recv(); err != nil {
+			return nil, err
+		}
 	}
-	return p.FlightService_DoPutServer.Recv()
+	if len(m.GetDataHeader()) > 0 {
+		if err := ipccheck.Message(m.GetDataHeader(), m.GetDataBody(), ipccheck.DefaultMaxDecompressedBytes); err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadRequest, err) // callers answer InvalidArgument
+		}
+	}
+	return m, nil
 }
 
 func (f *flightService) DoPut(stream flight.FlightService_DoPutServer) error {
-	first, err := stream.Recv()
-	if err != nil {
-		return err
+	// authedFlight has peeked already; its first message is still unread
+	// (and unvetted), so the Arrow readers below see it fail.
+	peeked, ok := stream.(*peekedPut)
+	if !ok || peeked.first == nil {
+		first, err := stream.Recv()
+		if err != nil {
+			return grpcError(err)
+		}
+		peeked = &peekedPut{FlightService_DoPutServer: stream, first: first}
 	}
-	peeked := &peekedPut{FlightService_DoPutServer: stream, first: first}
-	desc := first.GetFlightDescriptor()
+	desc := peeked.first.GetFlightDescriptor()
 	if desc == nil || desc.GetType() != flight.DescriptorPATH {
 		return f.FlightServer.DoPut(peeked)
 	}

@@ -113,9 +113,10 @@ func (s *Server) writeLP(rw http.ResponseWriter, r *http.Request, req writeReque
 	}
 	cat := s.st.Catalog()
 	res, err := lineprotocol.Parse(body, lineprotocol.Options{
-		Precision: prec,
-		Now:       time.Now(),
-		Allocator: s.mem,
+		Precision:    prec,
+		Now:          time.Now(),
+		Allocator:    s.mem,
+		MaxLineBytes: max(s.opts.MaxLineBytes, 0),
 		Lookup: func(table, column string) (catalog.ColumnType, bool) {
 			return cat.ColumnType(req.db, table, column)
 		},

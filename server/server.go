@@ -33,7 +33,12 @@ type Options struct {
 	// MaxRequestBytes caps an HTTP write body (after gzip decoding).
 	// Default 64 MiB.
 	MaxRequestBytes int64
-	Logger          *slog.Logger
+	// MaxLineBytes caps one line of line protocol (its line ending
+	// excluded); a longer line is rejected like any bad line, with its
+	// number. 0 means the default, DefaultMaxLineBytes; negative means no
+	// limit but MaxRequestBytes.
+	MaxLineBytes int
+	Logger       *slog.Logger
 	// WithoutAuth turns authentication off: every request acts as
 	// auth.Unrestricted (admin on all databases). Default false: auth on.
 	WithoutAuth bool
@@ -45,6 +50,12 @@ type Options struct {
 	// TLSConfig); nil serves plaintext.
 	TLS *tls.Config
 }
+
+// DefaultMaxLineBytes is the default Options.MaxLineBytes: 1 MiB, far
+// above any metric line (Telegraf's are a few hundred bytes) yet small
+// enough that one runaway line (a missing newline, a binary upload) is
+// named and refused rather than stored as a huge string.
+const DefaultMaxLineBytes = 1 << 20
 
 // Server serves HTTP and gRPC (Flight, Flight SQL) on one listener.
 type Server struct {
@@ -64,6 +75,9 @@ func New(st *storage.Engine, q *query.Engine, opts Options) *Server {
 	if opts.MaxRequestBytes == 0 {
 		opts.MaxRequestBytes = 64 << 20
 	}
+	if opts.MaxLineBytes == 0 {
+		opts.MaxLineBytes = DefaultMaxLineBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -71,7 +85,7 @@ func New(st *storage.Engine, q *query.Engine, opts Options) *Server {
 	sqlSrv := newSQLServer(s)
 	fs := &flightService{FlightServer: flightsql.NewFlightServer(sqlSrv), s: s}
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256<<20),
-		grpc.ChainUnaryInterceptor(s.authUnary), grpc.ChainStreamInterceptor(s.authStream))
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary), grpc.ChainStreamInterceptor(s.recoverStream, s.authStream))
 	flight.RegisterFlightServiceServer(s.grpc, &authedFlight{FlightServer: fs, s: s})
 	s.http = &http.Server{Handler: s.authHTTP(s.routes()), ReadHeaderTimeout: 30 * time.Second}
 	s.registerMetrics()

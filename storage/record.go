@@ -9,6 +9,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletchdb/fletch/internal/ipccheck"
+	"github.com/fletchdb/fletch/storage/catalog"
 )
 
 // ErrBadRecord means a WAL record's payload could not be decoded.
@@ -80,6 +83,12 @@ func decodeWriteRecord(p []byte, mem memory.Allocator) (db string, batches []Tab
 		if r.err != nil {
 			break
 		}
+		// A record that passed its CRC was written by encodeWriteRecord
+		// (uncompressed), but a bug or a foreign file must not make the IPC
+		// reader allocate without bound (see internal/ipccheck).
+		if err := ipccheck.Stream(stream, 0); err != nil {
+			return "", batches, fmt.Errorf("%w: table %q: %v", ErrBadRecord, table, err)
+		}
 		ir, err := ipc.NewReader(bytes.NewReader(stream), ipc.WithAllocator(mem))
 		if err != nil {
 			return "", batches, fmt.Errorf("%w: table %q: %v", ErrBadRecord, table, err)
@@ -89,6 +98,10 @@ func decodeWriteRecord(p []byte, mem memory.Allocator) (db string, batches []Tab
 			return "", batches, fmt.Errorf("%w: table %q has no batch", ErrBadRecord, table)
 		}
 		rec := ir.RecordBatch()
+		if err := checkWriteBatch(rec); err != nil {
+			ir.Release()
+			return "", batches, fmt.Errorf("%w: table %q: %v", ErrBadRecord, table, err)
+		}
 		rec.Retain()
 		ir.Release()
 		batches = append(batches, TableBatch{Table: table, Record: rec})
@@ -97,6 +110,38 @@ func decodeWriteRecord(p []byte, mem memory.Allocator) (db string, batches []Tab
 		return "", batches, r.err
 	}
 	return db, batches, nil
+}
+
+// checkWriteBatch checks that a decoded batch is what Write accepts and
+// replay relies on: columns of catalog types with unique names, one "time"
+// column without nulls, and buffers that agree with the row count.
+func checkWriteBatch(rec arrow.RecordBatch) error {
+	names := make(map[string]bool, rec.NumCols())
+	hasTime := false
+	for i, f := range rec.Schema().Fields() {
+		typ := catalog.ColumnTypeOf(f)
+		if typ == catalog.TypeUnknown || !arrow.TypeEqual(f.Type, typ.ArrowType()) {
+			return fmt.Errorf("column %q has type %s", f.Name, f.Type)
+		}
+		if names[f.Name] {
+			return fmt.Errorf("column %q appears twice", f.Name)
+		}
+		names[f.Name] = true
+		col := rec.Column(i)
+		if err := ipccheck.Array(col); err != nil {
+			return fmt.Errorf("column %q: %v", f.Name, err)
+		}
+		if typ == catalog.TypeTime {
+			if f.Name != catalog.TimeColumn || col.NullN() > 0 {
+				return fmt.Errorf("bad time column %q", f.Name)
+			}
+			hasTime = true
+		}
+	}
+	if !hasTime {
+		return errors.New("no time column")
+	}
+	return nil
 }
 
 type reader struct {

@@ -58,6 +58,7 @@ func serveCmd() *cobra.Command {
 		persistInterval         time.Duration
 		bufferMax, queryMem     int64
 		maxBody                 int64
+		maxLine                 int
 		withoutAuth             bool
 		tlsCert, tlsKey         string
 		compactMinFiles         int
@@ -82,7 +83,7 @@ func serveCmd() *cobra.Command {
 			opts.Compaction.MinFiles = compactMinFiles
 			opts.BufferHardLimitBytes = bufferHard
 			opts.NoCompaction = noCompaction
-			srvOpts := server.Options{MaxRequestBytes: maxBody, Logger: log, WithoutAuth: withoutAuth}
+			srvOpts := server.Options{MaxRequestBytes: maxBody, MaxLineBytes: maxLine, Logger: log, WithoutAuth: withoutAuth}
 			if (tlsCert == "") != (tlsKey == "") {
 				return fmt.Errorf("--tls-cert and --tls-key go together: give both (PEM certificate chain and its key) or neither")
 			}
@@ -104,6 +105,7 @@ func serveCmd() *cobra.Command {
 	f.Int64Var(&bufferHard, "buffer-hard-limit-bytes", 0, "past this many buffered bytes writes wait for a persist, then get 429 / ResourceExhausted (default 2 x --buffer-max-bytes)")
 	f.Int64Var(&queryMem, "query-memory-bytes", 0, "DuckDB memory limit in bytes; 0 means DuckDB's default (80% of RAM)")
 	f.Int64Var(&maxBody, "max-request-bytes", 64<<20, "largest HTTP write body accepted, after gzip decoding")
+	f.IntVar(&maxLine, "max-line-bytes", server.DefaultMaxLineBytes, "longest line-protocol line accepted; longer lines are rejected with their line number (-1: no limit)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&withoutAuth, "without-auth", false, "accept requests without a token (auth is on by default)")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and gRPC over TLS (needs --tls-key)")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	lp "github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/stretchr/testify/require"
@@ -58,6 +59,9 @@ func FuzzParse(f *testing.F) {
 		for _, b := range res.Batches {
 			require.False(t, seen[b.Table], "table %q twice", b.Table)
 			seen[b.Table] = true
+			require.NoError(t, checkName("measurement", []byte(b.Table)))
+			last := b.Record.Schema().Field(int(b.Record.NumCols()) - 1)
+			require.Equal(t, catalog.TimeColumn, last.Name, "table %q has no time column", b.Table)
 			rec := b.Record
 			require.NotZero(t, rec.NumRows())
 			rows += int(rec.NumRows())
@@ -73,6 +77,7 @@ func FuzzParse(f *testing.F) {
 				}
 				lastRole = typ.Role()
 				names = append(names, fld.Name)
+				require.NoError(t, checkName("column", []byte(fld.Name)))
 				require.True(t, slices.IsSorted(names), "columns sorted by name")
 				col := rec.Column(i)
 				require.Equal(t, int(rec.NumRows()), col.Len())
@@ -104,6 +109,22 @@ func FuzzParse(f *testing.F) {
 			prev = e.Line
 		}
 
+		// Every accepted line says the same when written out again.
+		if len(res.Batches) > 0 {
+			again := encode(t, res.Batches)
+			ropts := opts
+			ropts.Precision, ropts.MaxLineBytes = PrecisionNanosecond, 0
+			res2, err := Parse(again, ropts)
+			require.NoError(t, err)
+			defer res2.Release()
+			require.Empty(t, res2.Errors, "re-encoded:\n%s", again)
+			require.Len(t, res2.Batches, len(res.Batches))
+			for i := range res.Batches {
+				require.Equal(t, dump(t, res.Batches[i].Table, res.Batches[i].Record),
+					dump(t, res2.Batches[i].Table, res2.Batches[i].Record), "re-encoded:\n%s", again)
+			}
+		}
+
 		// Where this package and the decoder agree on what is a blank line
 		// or comment, a body without errors has exactly as many entries as
 		// the decoder sees.
@@ -116,4 +137,51 @@ func FuzzParse(f *testing.F) {
 			require.Equal(t, n, res.Lines)
 		}
 	})
+}
+
+// encode writes the rows of batches back as line protocol (nanosecond
+// timestamps), a table at a time.
+func encode(t *testing.T, batches []TableBatch) []byte {
+	var e lp.Encoder
+	e.SetPrecision(lp.Nanosecond)
+	for _, b := range batches {
+		rec := b.Record
+		sc := rec.Schema()
+		for r := range int(rec.NumRows()) {
+			e.StartLine(b.Table)
+			var ts int64
+			for i, fld := range sc.Fields() {
+				col := rec.Column(i)
+				if col.IsNull(r) {
+					continue
+				}
+				var v any
+				switch a := col.(type) {
+				case *array.String:
+					v = a.Value(r)
+				case *array.Int64:
+					v = a.Value(r)
+				case *array.Uint64:
+					v = a.Value(r)
+				case *array.Float64:
+					v = a.Value(r)
+				case *array.Boolean:
+					v = a.Value(r)
+				case *array.Timestamp:
+					ts = int64(a.Value(r))
+					continue
+				}
+				if catalog.ColumnTypeOf(fld) == catalog.TypeTag {
+					e.AddTag(fld.Name, v.(string))
+					continue
+				}
+				val, ok := lp.NewValue(v)
+				require.True(t, ok, "column %q value %v", fld.Name, v)
+				e.AddField(fld.Name, val)
+			}
+			e.EndLine(time.Unix(0, ts))
+		}
+	}
+	require.NoError(t, e.Err())
+	return e.Bytes()
 }

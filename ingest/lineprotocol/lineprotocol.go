@@ -7,6 +7,11 @@
 // fields never sharing a name, agreement with the catalog), timestamp
 // precision, and column building with null fill for sparse columns.
 //
+// A field named twice in one line keeps its last value, as InfluxDB does
+// (IOx settled on TSM's behaviour in influxdb_iox#4398: last write wins,
+// but a line giving the field two types is rejected); a tag named twice, or
+// a name used for a tag and a field, rejects the line.
+//
 // A line is all or nothing: its values are first gathered into a scratch row
 // and only appended to the column builders once the whole line has been
 // checked, so a rejected line leaves no trace in the output.
@@ -439,7 +444,7 @@ func (p *parser) entry(d *lp.Decoder, line int) (*table, int64, error) {
 		if k == nil {
 			break
 		}
-		col, err := p.column(t, pos, k, catalog.TypeTag, line)
+		col, _, err := p.column(t, pos, k, catalog.TypeTag, line)
 		if err != nil {
 			return t, 0, err
 		}
@@ -495,13 +500,24 @@ func (p *parser) entry(d *lp.Decoder, line int) (*table, int64, error) {
 		default:
 			return t, 0, errorf("field %q has a value of unknown type", k)
 		}
-		col, err := p.column(t, pos, k, typ, line)
+		col, dup, err := p.column(t, pos, k, typ, line)
 		if err != nil {
 			return t, 0, err
 		}
 		pos++
-		fields++
 		c.col = col
+		if dup {
+			// The last value of a field named twice wins, as in InfluxDB
+			// (see the package doc); the earlier value's string bytes stay
+			// unused in the arena.
+			for i := range p.row {
+				if p.row[i].col == col {
+					p.row[i] = c
+				}
+			}
+			continue
+		}
+		fields++
 		p.row = append(p.row, c)
 	}
 	if fields == 0 {
@@ -595,10 +611,11 @@ func (p *parser) table(m []byte) (*table, error) {
 }
 
 // column returns the column of t named key for a value of type typ, the
-// key being the pos'th of its line; it checks the line does not repeat the
-// name and agrees with earlier lines and the catalog on its type.
-func (p *parser) column(t *table, pos int, key []byte, typ catalog.ColumnType, line int) (*column, error) {
-	var col *column
+// key being the pos'th of its line; it checks the line does not repeat a
+// tag or use a name for both a tag and a field, and agrees with earlier
+// lines and the catalog on its type. dup reports a field the line named
+// before, with the same type: its value is to be replaced.
+func (p *parser) column(t *table, pos int, key []byte, typ catalog.ColumnType, line int) (col *column, dup bool, err error) {
 	if pos < len(t.cache) {
 		if c := t.cache[pos]; c != nil && c.name == string(key) {
 			col = c
@@ -607,9 +624,8 @@ func (p *parser) column(t *table, pos int, key []byte, typ catalog.ColumnType, l
 	if col == nil {
 		col = t.cols[string(key)]
 		if col == nil {
-			var err error
 			if col, err = p.newColumn(t, key, typ, line); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		for len(t.cache) <= pos {
@@ -620,18 +636,21 @@ func (p *parser) column(t *table, pos int, key []byte, typ catalog.ColumnType, l
 	if col.seen == p.seq {
 		switch {
 		case col.typ == catalog.TypeTag && typ == catalog.TypeTag:
-			return nil, errorf("duplicate tag %q", key)
+			return nil, false, errorf("duplicate tag %q", key)
 		case col.typ == catalog.TypeTag || typ == catalog.TypeTag:
-			return nil, errorf("tag and field both named %q", key)
-		default:
-			return nil, errorf("duplicate field %q", key)
+			return nil, false, errorf("tag and field both named %q", key)
+		case col.typ != typ:
+			// The first value had the column's type, or the line would
+			// have failed already.
+			return nil, false, errorf("field %q appears twice, as %s and as %s", key, typeName(col.typ), typeName(typ))
 		}
+		return col, true, nil
 	}
 	col.seen = p.seq
 	if col.typ != typ {
-		return nil, p.conflict(t, col, typ)
+		return nil, false, p.conflict(t, col, typ)
 	}
-	return col, nil
+	return col, false, nil
 }
 
 func (p *parser) newColumn(t *table, key []byte, typ catalog.ColumnType, line int) (*column, error) {

@@ -310,7 +310,7 @@ func TestParse_Scenario(t *testing.T) {
 			},
 		},
 		"tag and field of the same name": {
-			body:  "m,host=a f=1 1\nm host=2 2\nn host=1i 3\nn,host=a f=1 4\nm,g=x g=2 5\nk,h=a h=1 6\nk,h=a,h=b f=1 7\nk f=1,f=2 8",
+			body:  "m,host=a f=1 1\nm host=2 2\nn host=1i 3\nn,host=a f=1 4\nm,g=x g=2 5\nk,h=a h=1 6\nk,h=a,h=b f=1 7\nk,h=a,h=a f=1 8",
 			lines: 2,
 			errs: []wantErr{
 				{2, `"host" is a tag in line 1 but a field (float) here`},
@@ -318,13 +318,32 @@ func TestParse_Scenario(t *testing.T) {
 				{5, `tag and field both named "g"`},
 				{6, `tag and field both named "h"`},
 				{7, `duplicate tag "h"`},
-				{8, `duplicate field "f"`},
+				{8, `duplicate tag "h"`},
 			},
 		},
-		"duplicate field on a known column": {
-			body:  "m f=1,g=2 1\nm g=1,f=2,g=3 2\nm f=1,g=2 3",
+		"duplicate field: the last value wins": {
+			body:  "m f=1,g=2 1\nm g=1,f=2,g=3 2\nm f=1,g=2,f=1 3\nm s=\"a\",s=\"bc\",g=4,s=\"d\" 4",
+			lines: 4,
+			tables: []tableDump{{
+				Name: "m", Cols: []string{"f:float64", "g:float64", "s:string", "time:time"},
+				Data: map[string][]any{
+					"f": {1.0, 2.0, 1.0, nil}, "g": {2.0, 3.0, 2.0, 4.0}, "s": {nil, nil, nil, "d"},
+					"time": {int64(1), int64(2), int64(3), int64(4)},
+				},
+			}},
+		},
+		"duplicate field of two types": {
+			body:  "m f=1 1\nm g=1i,g=2 2\nm f=1,f=2i 3\nm s=\"x\",s=true 4\nm f=2,f=3 5",
 			lines: 2,
-			errs:  []wantErr{{2, `duplicate field "g"`}},
+			errs: []wantErr{
+				{2, `field "g" appears twice, as integer and as float`},
+				{3, `field "f" appears twice, as float and as integer`},
+				{4, `field "s" appears twice, as string and as boolean`},
+			},
+			tables: []tableDump{{
+				Name: "m", Cols: []string{"f:float64", "time:time"},
+				Data: map[string][]any{"f": {1.0, 3.0}, "time": {int64(1), int64(5)}},
+			}},
 		},
 		"time is reserved": {
 			body:  "m,time=x f=1 1\nm time=1 2\nm f=1 3",
@@ -382,9 +401,9 @@ func TestParse_Scenario(t *testing.T) {
 			},
 		},
 		"a bad line contributes nothing": {
-			body:  "m a=1 1\nm,newtag=x a=2,z=1i,z=2i 2\nn f=1,f=2 3\nm z=1.5 4\no,t=a f=1,f=2 5\no f=\"s\" 6\n",
+			body:  "m a=1 1\nm,newtag=x a=2,z=1i,z=2.5 2\nn f=1,f=\"x\" 3\nm z=1.5 4\no,t=a f=1,f=2i 5\no f=\"s\" 6\n",
 			lines: 3,
-			errs:  []wantErr{{2, `duplicate field "z"`}, {3, `duplicate field "f"`}, {5, `duplicate field "f"`}},
+			errs:  []wantErr{{2, `field "z" appears twice`}, {3, `field "f" appears twice`}, {5, `field "f" appears twice`}},
 			tables: []tableDump{{
 				Name: "m", Cols: []string{"a:float64", "z:float64", "time:time"},
 				Data: map[string][]any{"a": {1.0, nil}, "z": {nil, 1.5}, "time": {int64(1), int64(4)}},
