@@ -27,6 +27,7 @@ func code(err error) (codes.Code, int) {
 		errors.Is(err, ingest.ErrInvalid),
 		errors.Is(err, storage.ErrInvalidWrite),
 		errors.Is(err, catalog.ErrInvalidName),
+		errors.Is(err, catalog.ErrLimit),
 		errors.Is(err, errBadRequest):
 		return codes.InvalidArgument, http.StatusBadRequest
 	case errors.Is(err, query.ErrNotFound), errors.Is(err, catalog.ErrNotFound):

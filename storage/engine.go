@@ -53,6 +53,9 @@ type Options struct {
 	// CompactionPolicy); NoCompaction turns it off.
 	Compaction   CompactionPolicy
 	NoCompaction bool
+	// Limits bound columns per table and tables per database; defaults
+	// 1,000 and 10,000 (0 in a field means that default; -1 no limit).
+	Limits catalog.Limits
 }
 
 // DefaultOptions returns the options with every default filled in.
@@ -86,6 +89,12 @@ func (o *Options) EnsureDefaults() {
 		o.Now = time.Now
 	}
 	o.Compaction.ensureDefaults()
+	if o.Limits.MaxColumnsPerTable == 0 {
+		o.Limits.MaxColumnsPerTable = 1000
+	}
+	if o.Limits.MaxTablesPerDatabase == 0 {
+		o.Limits.MaxTablesPerDatabase = 10000
+	}
 }
 
 // Validate reports the first option that can't work.
@@ -209,6 +218,8 @@ func Open(opts Options) (*Engine, error) {
 		e.closeDuckDB()
 		return nil, err
 	}
+	// Limits bind new writes, never replay: what the WAL holds was accepted.
+	e.cat.SetLimits(opts.Limits)
 	go e.persistLoop()
 	return e, nil
 }

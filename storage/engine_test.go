@@ -222,3 +222,21 @@ func TestEngine_Write_RefusedPastTheHardLimitUntilPersistMakesRoom(t *testing.T)
 	require.NoError(t, e.Write(context.Background(), "", []TableBatch{b}, false))
 	require.Len(t, readAll(t, e), 2)
 }
+
+func TestEngine_Write_LimitsOnColumnsAndTables(t *testing.T) {
+	opts := DefaultOptions(t.TempDir())
+	opts.PersistInterval = 1 << 62
+	opts.Limits.MaxColumnsPerTable = 4 // host, f, g, time
+	opts.Limits.MaxTablesPerDatabase = 1
+	e, err := Open(opts)
+	require.NoError(t, err)
+	defer e.Close()
+	mem := memory.NewGoAllocator()
+	write(t, e, mem, row{"a", fp(1), ip(1), 1})
+	b := batch(t, mem, row{"a", fp(1), ip(1), 2})
+	defer b.Record.Release()
+	b.Table = "other"
+	err = e.Write(context.Background(), "", []TableBatch{b}, false)
+	require.ErrorIs(t, err, catalog.ErrLimit)
+	require.ErrorContains(t, err, "--max-tables-per-database")
+}

@@ -63,6 +63,7 @@ func serveCmd() *cobra.Command {
 		tlsCert, tlsKey         string
 		compactMinFiles         int
 		bufferHard              int64
+		maxCols, maxTables      int
 		noCompaction            bool
 	)
 	cmd := &cobra.Command{
@@ -82,6 +83,8 @@ func serveCmd() *cobra.Command {
 			opts.Logger = log
 			opts.Compaction.MinFiles = compactMinFiles
 			opts.BufferHardLimitBytes = bufferHard
+			opts.Limits.MaxColumnsPerTable = maxCols
+			opts.Limits.MaxTablesPerDatabase = maxTables
 			opts.NoCompaction = noCompaction
 			srvOpts := server.Options{MaxRequestBytes: maxBody, MaxLineBytes: maxLine, Logger: log, WithoutAuth: withoutAuth}
 			if (tlsCert == "") != (tlsKey == "") {
@@ -103,6 +106,8 @@ func serveCmd() *cobra.Command {
 	f.DurationVar(&persistInterval, "persist-interval", 10*time.Minute, "persist the buffer to Parquet once its oldest write is this old")
 	f.Int64Var(&bufferMax, "buffer-max-bytes", 512<<20, "persist the buffer once it holds this many bytes")
 	f.Int64Var(&bufferHard, "buffer-hard-limit-bytes", 0, "past this many buffered bytes writes wait for a persist, then get 429 / ResourceExhausted (default 2 x --buffer-max-bytes)")
+	f.IntVar(&maxCols, "max-columns-per-table", 1000, "refuse writes that would give a table more columns (-1: no limit)")
+	f.IntVar(&maxTables, "max-tables-per-database", 10000, "refuse writes that would create more tables in a database (-1: no limit)")
 	f.Int64Var(&queryMem, "query-memory-bytes", 0, "DuckDB memory limit in bytes; 0 means DuckDB's default (80% of RAM)")
 	f.Int64Var(&maxBody, "max-request-bytes", 64<<20, "largest HTTP write body accepted, after gzip decoding")
 	f.IntVar(&maxLine, "max-line-bytes", server.DefaultMaxLineBytes, "longest line-protocol line accepted; longer lines are rejected with their line number (-1: no limit)")

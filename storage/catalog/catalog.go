@@ -128,10 +128,28 @@ type Database struct {
 
 // Catalog is the set of databases. It is safe for concurrent use; every
 // change is persisted atomically before the call that made it returns.
+// Limits bound the catalog's growth; 0 means no limit.
+type Limits struct {
+	MaxColumnsPerTable   int
+	MaxTablesPerDatabase int
+}
+
+// ErrLimit marks a change refused by Limits.
+var ErrLimit = errors.New("catalog: limit reached")
+
+// SetLimits sets the limits new writes must respect (existing tables past
+// them stay).
+func (c *Catalog) SetLimits(l Limits) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.limits = l
+}
+
 type Catalog struct {
-	mu   sync.RWMutex
-	path string
-	dbs  map[string]*Database
+	mu     sync.RWMutex
+	path   string
+	dbs    map[string]*Database
+	limits Limits
 }
 
 type fileJSON struct {
@@ -308,6 +326,14 @@ func (c *Catalog) Ensure(db, table string, cols []Column) (*Table, bool, error) 
 	}
 	if !changed {
 		return old, false, nil
+	}
+	if max := c.limits.MaxColumnsPerTable; max > 0 && len(next.Columns) > max {
+		return nil, false, fmt.Errorf("%w: table %q in database %q would have %d columns; the limit is %d (--max-columns-per-table)",
+			ErrLimit, table, db, len(next.Columns), max)
+	}
+	if max := c.limits.MaxTablesPerDatabase; old == nil && max > 0 && d != nil && len(d.Tables) >= max {
+		return nil, false, fmt.Errorf("%w: database %q has %d tables; the limit is %d (--max-tables-per-database), so table %q can't be created",
+			ErrLimit, db, len(d.Tables), max, table)
 	}
 	if d == nil {
 		d = &Database{Name: db, Tables: map[string]*Table{}}
