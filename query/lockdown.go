@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -48,6 +49,7 @@ var allowedTableFunctions = map[string]bool{
 var refusedFunctions = map[string]string{
 	"current_setting":             "it shows the server's settings",
 	"getvariable":                 "it reads DuckDB variables",
+	"getenv":                      "it reads the server's environment",
 	"current_schemas":             "it lists DuckDB's schemas",
 	"pg_get_viewdef":              "it reads DuckDB's catalog",
 	"pg_get_constraintdef":        "it reads DuckDB's catalog",
@@ -167,7 +169,12 @@ func (q *Engine) checkClientSQL(ctx context.Context, c driver.Conn, db, query st
 				if ctes[strings.ToLower(table)] {
 					return
 				}
-				if !namesOf(db)[strings.ToLower(table)] {
+				switch {
+				case namesOf(db)[strings.ToLower(table)]:
+				case strings.ContainsAny(table, "/\\*?.") || strings.Contains(table, "://"):
+					// DuckDB would read the file (a replacement scan).
+					refuse(fmt.Errorf("%w: %q is not a table of database %q, and files are not read by path: clients read data through tables", ErrNotAllowed, table, db))
+				default:
 					refuse(fmt.Errorf("%w: table %q not found in database %q", ErrNotFound, table, db))
 				}
 				return
@@ -214,6 +221,18 @@ func parseClientSQL(ctx context.Context, c driver.Conn, query string) (map[strin
 			}
 			st.Close()
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, tree["error_message"])
+		}
+		if strings.Contains(strings.TrimRight(query, "; \t\r\n"), ";") {
+			// Perhaps several statements, one not a SELECT. Prepare refuses
+			// several before binding any.
+			st, err := c.Prepare(query)
+			if err != nil {
+				if err := classify(err); errors.Is(err, ErrInvalid) && strings.Contains(err.Error(), "one statement") {
+					return nil, err
+				}
+			} else {
+				st.Close()
+			}
 		}
 		switch kw := firstKeyword(query); kw {
 		case "SELECT", "WITH", "FROM", "VALUES", "(", "PIVOT", "UNPIVOT":

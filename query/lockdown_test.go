@@ -39,7 +39,7 @@ func TestQuery_Lockdown_RefusesWhatReachesPastTables(t *testing.T) {
 	}{
 		"read_text of tokens":       {"SELECT * FROM read_text('" + filepath.Join(dir, "tokens.json") + "')", ErrNotAllowed},
 		"own parquet by path":       {"SELECT * FROM read_parquet('" + files[0] + "')", ErrNotAllowed},
-		"replacement scan":          {"SELECT * FROM '" + files[0] + "'", ErrNotFound},
+		"replacement scan":          {"SELECT * FROM '" + files[0] + "'", ErrNotAllowed},
 		"glob of data dir":          {"SELECT * FROM glob('" + dir + "/*')", ErrNotAllowed},
 		"query()":                   {"SELECT * FROM query('SELECT 1')", ErrNotAllowed},
 		"buffer schema":             {"SELECT * FROM _fletch.g1", ErrNotAllowed},
