@@ -48,6 +48,9 @@ type Engine struct {
 	// userViews are the CREATE VIEW bodies installed in DuckDB.
 	userViews map[viewKey]string
 	dbs       map[string]bool // DuckDB schemas created
+
+	limits Limits
+	slots  chan struct{} // one per running client query; nil: no cap
 }
 
 type viewKey struct{ db, table string }
@@ -209,27 +212,71 @@ func (q *Engine) rewriteView(ctx context.Context, db, body string) (string, erro
 }
 
 // Result is a query's answer as Arrow. Its schema has every timestamp
-// column as timestamp[ns, UTC] and strings as utf8. Release it when done.
+// column as timestamp[ns, UTC] and strings as utf8. Release it when done:
+// it holds a connection and the query's slot (see Limits).
 type Result struct {
 	array.RecordReader
 	conn *sql.Conn
+	ctx  context.Context
+	q    *Engine
+	done func()
 }
 
-// Release releases the reader and returns the connection to the pool.
+// Err is the reader's error; a query stopped by its context while its
+// result streamed is ErrTimeout or ErrCanceled.
+func (r *Result) Err() error {
+	err := r.RecordReader.Err()
+	if err == nil {
+		return nil
+	}
+	if cerr := r.q.ctxErr(r.ctx); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// Release releases the reader, returns the connection to the pool and
+// frees the query's slot.
 func (r *Result) Release() {
 	r.RecordReader.Release()
 	r.conn.Close()
+	r.done()
 }
 
 // Query runs one SELECT against database db and returns its rows. args bind
 // the statement's parameters: positional values for ? and $1, or
-// sql.NamedArg for $name. Errors wrap ErrInvalid (bad SQL; DuckDB's
-// message), ErrNotFound (unknown database or table) or ErrNotAllowed
-// (anything but a query).
+// sql.NamedArg for $name. A client query runs within the engine's Limits.
+// Errors wrap ErrInvalid (bad SQL; DuckDB's message), ErrNotFound (unknown
+// database or table), ErrNotAllowed (anything but a query, or SQL reaching
+// past Fletch's tables: see lockdown.go), ErrBusy (no slot), ErrTimeout
+// or ErrCanceled (stopped by the limit or by its context).
 func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Result, error) {
 	if db == "" {
 		db = catalog.DefaultDatabase
 	}
+	done := func() {}
+	if !isInternal(ctx) {
+		var err error
+		if ctx, done, err = q.admit(ctx); err != nil {
+			return nil, err
+		}
+	}
+	res, err := q.query(ctx, db, query, args...)
+	if err != nil {
+		done()
+		if cerr := q.ctxErr(ctx); cerr != nil {
+			if errors.Is(cerr, ErrTimeout) {
+				q.log.Warn("query stopped by the query timeout", "database", db, "timeout", q.limits.Timeout, "sql", clip(query))
+			}
+			return nil, cerr
+		}
+		return nil, err
+	}
+	res.ctx, res.q, res.done = ctx, q, done
+	return res, nil
+}
+
+func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Result, error) {
 	if err := q.refresh(ctx, db); err != nil {
 		return nil, err
 	}
@@ -286,7 +333,7 @@ func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Res
 			run = q.pruneQuery(ctx, c, db, query)
 		}
 		r, err := exec(run)
-		if err != nil && run != query {
+		if err != nil && run != query && ctx.Err() == nil {
 			// Pruning must never change an answer, nor an error, which
 			// should name the client's SQL: fall back to it as written.
 			q.log.Warn("time-range pruning produced a query that failed; running it unpruned", "sql", query, "err", err)
