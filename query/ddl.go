@@ -492,7 +492,7 @@ func (q *Engine) installView(ctx context.Context, db string, v catalog.View) err
 		if _, err := ex.ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
 			return fmt.Errorf("use database %q: %w", db, err)
 		}
-		if err := q.checkScope(ctx, c, db, v.SQL); err != nil {
+		if err := q.checkClientSQL(ctx, c, db, v.SQL); err != nil {
 			return err
 		}
 		// The catalog keeps the SQL as written; DuckDB gets it rewritten.

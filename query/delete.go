@@ -50,6 +50,15 @@ func (q *Engine) deleteRows(ctx context.Context, db string, d ddl) (int64, error
 			return fmt.Errorf("%w: DELETE's WHERE must be one boolean expression over tags and time", ErrInvalid)
 		}
 		node := tree["statements"].([]any)[0].(map[string]any)["node"].(map[string]any)
+		// The predicate must be the probe's WHERE and nothing else: text
+		// that closes it and goes on (UNION SELECT ..., ORDER BY ...) would
+		// escape the walk below.
+		mods, _ := node["modifiers"].([]any)
+		groups, _ := node["group_expressions"].([]any)
+		if node["type"] != "SELECT_NODE" || node["where_clause"] == nil || len(mods) > 0 || len(groups) > 0 ||
+			node["having"] != nil || node["qualify"] != nil {
+			return fmt.Errorf("%w: DELETE's WHERE must be one boolean expression over tags and time", ErrInvalid)
+		}
 		var bad error
 		walk(node["where_clause"], func(m map[string]any) {
 			if bad != nil {
@@ -66,6 +75,10 @@ func (q *Engine) deleteRows(ctx context.Context, db string, d ddl) (int64, error
 			case "SUBQUERY", "WINDOW":
 				bad = fmt.Errorf("%w: DELETE's WHERE may not hold subqueries or window functions", ErrInvalid)
 			case "FUNCTION":
+				if why, ok := refusedFunctions[strings.ToLower(fmt.Sprint(m["function_name"]))]; ok {
+					bad = fmt.Errorf("%w: function %v is not available: %s", ErrNotAllowed, m["function_name"], why)
+					return
+				}
 				if nonDeterministic[strings.ToLower(fmt.Sprint(m["function_name"]))] {
 					bad = fmt.Errorf("%w: DELETE's WHERE may not use %v(): the delete is logged and replayed, so write a literal time (e.g. time < '2026-01-01T00:00:00Z')",
 						ErrInvalid, m["function_name"])

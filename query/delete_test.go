@@ -55,11 +55,14 @@ func TestDelete_RowsGoFromBufferFilesAndViews(t *testing.T) {
 
 	// What a delete may say.
 	for sql, msg := range map[string]string{
-		"DELETE FROM cpu WHERE u > 3":                           "only tags",
-		"DELETE FROM cpu WHERE time < now() - INTERVAL '1 day'": "literal time",
-		"DELETE FROM cpu WHERE host IN (SELECT host FROM cpu)":  "subqueries",
-		"DELETE FROM nope":                                      "nope",
-		"DELETE FROM cpu_30m":                                   "materialized view",
+		"DELETE FROM cpu WHERE u > 3":                                    "only tags",
+		"DELETE FROM cpu WHERE time < now() - INTERVAL '1 day'":          "literal time",
+		"DELETE FROM cpu WHERE host IN (SELECT host FROM cpu)":           "subqueries",
+		"DELETE FROM nope":                                               "nope",
+		"DELETE FROM cpu_30m":                                            "materialized view",
+		"DELETE FROM cpu WHERE true UNION SELECT 1 FROM read_text('x')":  "one boolean expression",
+		"DELETE FROM cpu WHERE host = 'x' ORDER BY (SELECT 1)":           "one boolean expression",
+		"DELETE FROM cpu WHERE host = current_setting('temp_directory')": "not available",
 	} {
 		_, err := q.Exec(ctx, "", sql)
 		require.ErrorContains(t, err, msg, sql)

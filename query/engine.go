@@ -49,6 +49,9 @@ type Engine struct {
 	// userViews are the CREATE VIEW bodies installed in DuckDB.
 	userViews map[viewKey]string
 	dbs       map[string]bool // DuckDB schemas created
+
+	limits Limits
+	slots  chan struct{} // one per running client query; nil: no cap
 }
 
 type viewKey struct{ db, table string }
@@ -174,9 +177,9 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 		if body, ok := q.userViews[k]; ok && body == v.SQL {
 			continue
 		}
-		body, err := q.rewriteView(ctx, v.SQL)
+		body, err := q.rewriteView(ctx, db, v.SQL)
 		if err != nil {
-			q.log.Warn("view does not rewrite; leaving it out", "database", db, "view", v.Name, "err", err)
+			q.log.Warn("view is refused or does not rewrite; leaving it out", "database", db, "view", v.Name, "err", err)
 			continue
 		}
 		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(v.Name) + " AS " + body
@@ -189,15 +192,20 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 	return nil
 }
 
-// rewriteView is rewriteQuery for a view body, on a connection of its own
-// (rewriting only parses, so no database need be in use).
-func (q *Engine) rewriteView(ctx context.Context, body string) (string, error) {
+// rewriteView checks a stored view body of database db as client SQL
+// (views stored before a lockdown rule existed are held to it here) and
+// rewrites it with rewriteQuery, on a connection of its own (both only
+// parse, so no database need be in use).
+func (q *Engine) rewriteView(ctx context.Context, db, body string) (string, error) {
 	conn, err := q.db.Conn(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
 	err = conn.Raw(func(dc any) error {
+		if err := q.checkClientSQL(unscoped(ctx), dc.(driver.Conn), db, body); err != nil {
+			return err
+		}
 		body, err = rewriteQuery(ctx, dc.(driver.Conn), body)
 		if err == nil {
 			body = castNow(ctx, dc.(driver.Conn), body)
@@ -208,31 +216,76 @@ func (q *Engine) rewriteView(ctx context.Context, body string) (string, error) {
 }
 
 // Result is a query's answer as Arrow. Its schema has every timestamp
-// column as timestamp[ns, UTC] and strings as utf8. Release it when done.
+// column as timestamp[ns, UTC] and strings as utf8. Release it when done:
+// it holds a connection and the query's slot (see Limits).
 type Result struct {
 	array.RecordReader
 	conn *sql.Conn
+	ctx  context.Context
+	q    *Engine
+	done func()
 }
 
-// Release releases the reader and returns the connection to the pool.
+// Err is the reader's error; a query stopped by its context while its
+// result streamed is ErrTimeout or ErrCanceled.
+func (r *Result) Err() error {
+	err := r.RecordReader.Err()
+	if err == nil {
+		return nil
+	}
+	if cerr := r.q.ctxErr(r.ctx); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// Release releases the reader, returns the connection to the pool and
+// frees the query's slot.
 func (r *Result) Release() {
 	r.RecordReader.Release()
 	r.conn.Close()
+	r.done()
 }
 
 // Query runs one SELECT against database db and returns its rows. args bind
 // the statement's parameters: positional values for ? and $1, or
-// sql.NamedArg for $name. Errors wrap ErrInvalid (bad SQL; DuckDB's
-// message), ErrNotFound (unknown database or table) or ErrNotAllowed
-// (anything but a query).
+// sql.NamedArg for $name. A client query runs within the engine's Limits.
+// Errors wrap ErrInvalid (bad SQL; DuckDB's message), ErrNotFound (unknown
+// database or table), ErrNotAllowed (anything but a query, or SQL reaching
+// past Fletch's tables: see lockdown.go), ErrBusy (no slot), ErrTimeout
+// or ErrCanceled (stopped by the limit or by its context).
 func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Result, error) {
 	if db == "" {
 		db = catalog.DefaultDatabase
 	}
 	entry := q.queries.start(db, query)
-	res, err := q.query(ctx, db, query, args...)
+	res, err := q.limitedQuery(ctx, db, query, args...)
 	q.queries.finish(entry, err)
 	return res, err
+}
+
+// limitedQuery runs a query under the concurrency and time limits.
+func (q *Engine) limitedQuery(ctx context.Context, db, query string, args ...any) (*Result, error) {
+	done := func() {}
+	if !isInternal(ctx) {
+		var err error
+		if ctx, done, err = q.admit(ctx); err != nil {
+			return nil, err
+		}
+	}
+	res, err := q.query(ctx, db, query, args...)
+	if err != nil {
+		done()
+		if cerr := q.ctxErr(ctx); cerr != nil {
+			if errors.Is(cerr, ErrTimeout) {
+				q.log.Warn("query stopped by the query timeout", "database", db, "timeout", q.limits.Timeout, "sql", clip(query))
+			}
+			return nil, cerr
+		}
+		return nil, err
+	}
+	res.ctx, res.q, res.done = ctx, q, done
+	return res, nil
 }
 
 func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Result, error) {
@@ -258,10 +311,12 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 		defer ex.ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil)
 		query = stripCatalog(ctx, c, query)
 		query = q.systemTables(ctx, c, query)
-		if err := q.checkScope(ctx, c, db, query); err != nil {
-			return err
+		if !isInternal(ctx) {
+			if err := q.checkClientSQL(ctx, c, db, query); err != nil {
+				return err
+			}
 		}
-		// After the scope check, which judges the client's SQL: the
+		// After the lockdown check, which judges the client's SQL: the
 		// rewrite adds CTEs and range() of its own.
 		rewritten, err := rewriteQuery(ctx, c, query)
 		if err != nil {
@@ -290,7 +345,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 			run = q.pruneQuery(ctx, c, db, query)
 		}
 		r, err := exec(run)
-		if err != nil && run != query {
+		if err != nil && run != query && ctx.Err() == nil {
 			// Pruning must never change an answer, nor an error, which
 			// should name the client's SQL: fall back to it as written.
 			q.log.Warn("time-range pruning produced a query that failed; running it unpruned", "sql", query, "err", err)

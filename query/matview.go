@@ -358,7 +358,7 @@ func (q *Engine) createMatView(ctx context.Context, db string, d ddl) error {
 	}
 	var first *int64
 	err := q.withConn(ctx, db, func(c driver.Conn) error {
-		if err := q.checkScope(ctx, c, db, d.body); err != nil {
+		if err := q.checkClientSQL(ctx, c, db, d.body); err != nil {
 			return err
 		}
 		if err := checkStatement(c, d.body); err != nil {
@@ -705,7 +705,7 @@ func (q *Engine) materializeRange(ctx context.Context, s *mvState, lo, hi int64)
 	if err != nil {
 		return 0, err
 	}
-	res, err := q.Query(context.WithoutCancel(ctx), s.db, sqlText)
+	res, err := q.Query(internal(context.WithoutCancel(ctx)), s.db, sqlText)
 	if err != nil {
 		return 0, err
 	}

@@ -34,7 +34,13 @@ func openAt(t *testing.T, dir string, c *clock) (*storage.Engine, *Engine) {
 // table returns the rows of a query as strings, one per row.
 func table(t *testing.T, q *Engine, sql string) []string {
 	t.Helper()
-	res, err := q.Query(context.Background(), "", sql)
+	return tableCtx(t, context.Background(), q, sql)
+}
+
+// tableCtx is table with a context (internal(ctx) for Fletch's own SQL).
+func tableCtx(t *testing.T, ctx context.Context, q *Engine, sql string) []string {
+	t.Helper()
+	res, err := q.Query(ctx, "", sql)
 	require.NoError(t, err, sql)
 	defer res.Release()
 	var out []string
@@ -87,7 +93,7 @@ func TestMatView_EqualsDefiningQuery_ThroughLateWritesChainsAndRestart(t *testin
 	mvCheck(t, q, "cpu_1m", mvDef)
 	require.NoError(t, q.Materialize(context.Background()))
 	mvCheck(t, q, "cpu_1m", mvDef)
-	stored := table(t, q, "SELECT count(*) FROM ("+mustTableSQL(t, st, "cpu_1m")+")")
+	stored := tableCtx(t, internal(context.Background()), q, "SELECT count(*) FROM ("+mustTableSQL(t, st, "cpu_1m")+")")
 	require.Equal(t, []string{fmt.Sprint(3 * 180)}, stored, "every closed bin is stored")
 
 	// A chain: hourly over the 1-minute view.

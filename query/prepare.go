@@ -85,7 +85,7 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 		}
 		stmt = stripCatalog(ctx, c, stmt)
 		stmt = q.systemTables(ctx, c, stmt)
-		if err := q.checkScope(ctx, c, db, stmt); err != nil {
+		if err := q.checkClientSQL(ctx, c, db, stmt); err != nil {
 			return err
 		}
 		stmt, err = rewriteQuery(ctx, c, stmt)

@@ -12,13 +12,9 @@ import (
 
 // Database scope. A client whose credentials name one database must not
 // read another's rows, names or view definitions through SQL, though every
-// database lives in the same DuckDB. A scoped query is parsed with DuckDB's
-// parser and allowed only if every FROM item is one of the database's
-// tables or views (unqualified or qualified with the database), a CTE, a
-// subquery, a join of those, or VALUES; table functions (read_parquet,
-// duckdb_tables(), ...) and other schemas (information_schema, pg_catalog,
-// other databases) are refused. A statement the parser can't serialize (only
-// SELECT can be) is refused too, EXPLAIN aside.
+// database lives in the same DuckDB. Under WithScope, checkClientSQL (see
+// lockdown.go, which every client query passes) allows only the scope's
+// database: its tables and views, unqualified or qualified with its name.
 
 type scopeKey struct{}
 
@@ -32,78 +28,6 @@ func WithScope(ctx context.Context, db string) context.Context {
 func scopeOf(ctx context.Context) (string, bool) {
 	db, ok := ctx.Value(scopeKey{}).(string)
 	return db, ok
-}
-
-// checkScope enforces the context's scope on query, run in database db.
-func (q *Engine) checkScope(ctx context.Context, c driver.Conn, db, query string) error {
-	scope, ok := scopeOf(ctx)
-	if !ok {
-		return nil
-	}
-	if db != scope {
-		return fmt.Errorf("%w: these credentials read database %q, not %q", ErrNotAllowed, scope, db)
-	}
-	body := stripExplain(query)
-	tree, err := serializeSQL(ctx, c, body)
-	if err != nil || tree == nil {
-		return fmt.Errorf("%w: with credentials for one database, only single SELECT statements may run", ErrNotAllowed)
-	}
-	names := map[string]bool{}
-	for _, t := range mustTables(q.st.Catalog(), db) {
-		names[strings.ToLower(t)] = true
-	}
-	for _, v := range q.st.Catalog().Views(db) {
-		names[strings.ToLower(v.Name)] = true
-	}
-	for _, v := range q.st.Catalog().MatViews(db) {
-		names[strings.ToLower(v.Name)] = true
-	}
-	walk(tree, func(m map[string]any) {
-		if cm, ok := m["cte_map"].(map[string]any); ok {
-			entries, _ := cm["map"].([]any)
-			for _, e := range entries {
-				if em, ok := e.(map[string]any); ok {
-					if k, ok := em["key"].(string); ok {
-						names[strings.ToLower(k)] = true
-					}
-				}
-			}
-		}
-	})
-	var refused error
-	walk(tree, func(m map[string]any) {
-		if refused != nil {
-			return
-		}
-		switch m["type"] {
-		case "TABLE_FUNCTION":
-			fn := "a table function"
-			if f, ok := m["function"].(map[string]any); ok {
-				// last_cache('t') reads the database's own table t.
-				if strings.EqualFold(fmt.Sprint(f["function_name"]), "last_cache") {
-					args, _ := f["children"].([]any)
-					if len(args) == 1 {
-						if name, ok := constString(args[0]); ok && names[strings.ToLower(name)] {
-							return
-						}
-					}
-				}
-				fn = fmt.Sprintf("table function %v", f["function_name"])
-			}
-			refused = fmt.Errorf("%w: %s is not available with credentials for one database", ErrNotAllowed, fn)
-		case "BASE_TABLE":
-			catName, _ := m["catalog_name"].(string)
-			schema, _ := m["schema_name"].(string)
-			table, _ := m["table_name"].(string)
-			switch {
-			case catName != "" || (schema != "" && !strings.EqualFold(schema, db)):
-				refused = fmt.Errorf("%w: %s.%s is outside database %q", ErrNotAllowed, schema, table, db)
-			case !names[strings.ToLower(table)]:
-				refused = fmt.Errorf("%w: table %q not found in database %q", ErrNotFound, table, db)
-			}
-		}
-	})
-	return refused
 }
 
 // stripExplain removes a leading EXPLAIN [ANALYZE], so the query it

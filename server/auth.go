@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
@@ -135,10 +136,29 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	}
 	ctx, err := s.authenticateGRPC(ss.Context(), info.FullMethod)
 	if err != nil {
+		if info.IsClientStream {
+			// Let the client's first message in before the status ends the
+			// call: arrow-go's Flight SQL client (ADBC's driver) returns the
+			// io.EOF of a Send that lost that race instead of reading the
+			// status, so its users would see "EOF", not Unauthenticated.
+			// Waiting, not reading, keeps an unauthenticated client from
+			// making the server buffer a message (up to 256 MiB).
+			t := time.NewTimer(refusedStreamDelay)
+			select {
+			case <-t.C:
+			case <-ss.Context().Done():
+				t.Stop()
+			}
+		}
 		return err
 	}
 	return handler(srv, &principalStream{ServerStream: ss, ctx: ctx})
 }
+
+// refusedStreamDelay is how long an unauthenticated client-streaming call
+// (DoPut, DoExchange) waits before it is refused: ample for a client to
+// send its first message, which it does at once.
+const refusedStreamDelay = time.Second
 
 // principalStream is a server stream whose context carries the principal.
 type principalStream struct {

@@ -36,8 +36,13 @@ func code(err error) (codes.Code, int) {
 		return codes.Unauthenticated, http.StatusUnauthorized
 	case errors.Is(err, query.ErrNotAllowed), errors.Is(err, auth.ErrPermissionDenied):
 		return codes.PermissionDenied, http.StatusForbidden
-	case errors.Is(err, storage.ErrBufferFull):
+	case errors.Is(err, storage.ErrBufferFull), errors.Is(err, query.ErrBusy):
 		return codes.ResourceExhausted, http.StatusTooManyRequests
+	case errors.Is(err, query.ErrTimeout):
+		return codes.DeadlineExceeded, http.StatusGatewayTimeout
+	case errors.Is(err, query.ErrCanceled):
+		// 499: nginx's "client closed request"; the client has gone.
+		return codes.Canceled, 499
 	case errors.Is(err, catalog.ErrExists):
 		return codes.AlreadyExists, http.StatusConflict
 	case errors.Is(err, errUnimplemented), errors.Is(err, query.ErrUnsupported):

@@ -267,9 +267,15 @@ func (srv *sqlServer) runQuery(ctx context.Context, db, sql string, args ...any)
 		return nil, nil, grpcError(err)
 	}
 	ch := make(chan flight.StreamChunk)
-	go flight.StreamChunksFromReader(ctx, res, ch)
+	go flight.StreamChunksFromReader(ctx, statusReader{res}, ch)
 	return res.Schema(), ch, nil
 }
+
+// statusReader is a query result whose error is a gRPC status, since
+// StreamChunksFromReader hands it to the client as it is.
+type statusReader struct{ *query.Result }
+
+func (r statusReader) Err() error { return grpcError(r.Result.Err()) }
 
 // readParams reads the parameter batch of a DoPut: its first row binds the
 // statement's parameters in order.

@@ -34,7 +34,8 @@ import (
 // (CREATE [MATERIALIZED] VIEW, ALTER ... SET (retention = ...), DROP ...)
 // run here too and answer 200 with an empty result; they need admin.
 // Errors: 400 bad request or SQL, 401/403 auth, 404 unknown database or
-// table, in the v3 shape {"error": "..."}.
+// table, 429 too many queries running (Retry-After: 1), 504 query timeout,
+// in the v3 shape {"error": "..."}.
 
 type queryRequest struct {
 	DB     string                     `json:"db"`
@@ -150,6 +151,9 @@ func (s *Server) querySQL(w http.ResponseWriter, r *http.Request) {
 // httpError answers err in the v3 shape with its mapped status.
 func (s *Server) httpError(w http.ResponseWriter, err error) {
 	_, status := code(err)
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
 	s.writeError(w, apiV3, status, err.Error(), nil)
 }
 

@@ -65,6 +65,7 @@ func serveCmd() *cobra.Command {
 		bufferHard              int64
 		maxCols, maxTables      int
 		noCompaction            bool
+		limits                  = query.DefaultLimits()
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -97,7 +98,10 @@ func serveCmd() *cobra.Command {
 				}
 				srvOpts.TLS = cfg
 			}
-			return serve(cmd, addr, opts, srvOpts, log)
+			if err := limits.Validate(); err != nil {
+				return err
+			}
+			return serve(cmd, addr, opts, srvOpts, limits, log)
 		},
 	}
 	f := cmd.Flags()
@@ -117,10 +121,13 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.IntVar(&compactMinFiles, "compact-min-files", 8, "merge a day's Parquet files once it has this many (a closed day: two)")
 	f.BoolVar(&noCompaction, "no-compaction", false, "never merge Parquet files in the background")
+	f.DurationVar(&limits.Timeout, "query-timeout", limits.Timeout, "stop a query running longer (504 / DeadlineExceeded); 0 means no limit")
+	f.IntVar(&limits.MaxConcurrent, "max-concurrent-queries", limits.MaxConcurrent, "queries running at once; more wait for --query-queue-timeout, then get 429 / ResourceExhausted; 0 means no cap")
+	f.DurationVar(&limits.QueueTimeout, "query-queue-timeout", limits.QueueTimeout, "how long a query waits for one of --max-concurrent-queries")
 	return cmd
 }
 
-func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts server.Options, log *slog.Logger) error {
+func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts server.Options, limits query.Limits, log *slog.Logger) error {
 	st, err := storage.Open(stOpts)
 	if err != nil {
 		return err
@@ -133,6 +140,10 @@ func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts serv
 	}
 	q, err := query.New(st)
 	if err != nil {
+		st.Close()
+		return err
+	}
+	if err := q.SetLimits(limits); err != nil {
 		st.Close()
 		return err
 	}

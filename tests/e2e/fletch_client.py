@@ -145,3 +145,98 @@ def row_sort_key(row):
 def assert_time_column(table: pa.Table, name: str = "time"):
     t = table.schema.field(name).type
     assert t == TS_NS_UTC, f"column {name!r} is {t}, expected timestamp[ns, tz=UTC]"
+
+
+# -- status codes ----------------------------------------------------------------------------
+# gRPC status codes by number (ADBC's Flight SQL driver reports them as the vendor code).
+GRPC_CODES = {0: "OK", 1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED",
+              5: "NOT_FOUND", 6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED",
+              9: "FAILED_PRECONDITION", 10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED",
+              13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED"}
+# The HTTP status Fletch answers for each gRPC code it uses.
+HTTP_FOR_CODE = {"INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403,
+                 "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "RESOURCE_EXHAUSTED": 429,
+                 "UNIMPLEMENTED": 501, "DEADLINE_EXCEEDED": 504}
+CODE_FOR_HTTP = {v: k for k, v in HTTP_FOR_CODE.items()}
+
+
+def grpc_code(exc) -> str:
+    """The gRPC status code name behind an exception from pyarrow.flight or ADBC."""
+    vendor = getattr(exc, "vendor_code", None)
+    if isinstance(vendor, int) and vendor in GRPC_CODES and vendor != 0:
+        return GRPC_CODES[vendor]
+    import re
+    m = re.search(r"gRPC client debug context: ([A-Z_]+):", str(exc))
+    if m:
+        return m.group(1)
+    by_class = [(flight.FlightUnauthenticatedError, "UNAUTHENTICATED"),
+                (flight.FlightUnauthorizedError, "PERMISSION_DENIED"),
+                (flight.FlightTimedOutError, "DEADLINE_EXCEEDED"),
+                (flight.FlightCancelledError, "CANCELLED"),
+                (pa.ArrowInvalid, "INVALID_ARGUMENT"), (pa.ArrowKeyError, "NOT_FOUND"),
+                (pa.ArrowNotImplementedError, "UNIMPLEMENTED")]
+    for cls, name in by_class:
+        if isinstance(exc, cls):
+            return name
+    return f"UNRECOGNIZED({type(exc).__name__})"
+
+
+# -- one SQL statement through any path ----------------------------------------------------
+SQL_PATHS = ["adbc", "adbc_prepared", "doget", "http"]
+
+
+class Outcome:
+    """What a SQL statement got: code (a gRPC code name; HTTP statuses mapped, "OK" on
+    success, "CLIENT_TIMEOUT" when the client gave up), message, and the rows as a table."""
+
+    def __init__(self, code: str, message: str = "", table: pa.Table | None = None, headers=None):
+        self.code, self.message, self.table, self.headers = code, message, table, headers or {}
+
+    def __repr__(self):
+        return f"{self.code}: {self.message[:300]}"
+
+
+def run_sql(srv, path: str, sql: str, database: str = "default", token: str | None = None,
+            timeout: float = QUERY_TIMEOUT) -> Outcome:
+    """Run sql through one path — "adbc" (cursor.execute), "adbc_prepared" (adbc_prepare,
+    then execute), "doget" (InfluxDB 3 JSON ticket) or "http" (/api/v3/query_sql) — with an
+    optional token, giving up after timeout seconds (a deadline for gRPC, a read timeout
+    for HTTP). Never raises for a refusal."""
+    from adbc_driver_flightsql import DatabaseOptions, dbapi
+
+    auth = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    if path == "http":
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            r = requests.post(srv.http_url + "/api/v3/query_sql", json={"db": database, "q": sql},
+                              headers=headers, timeout=timeout)
+        except requests.Timeout as e:
+            return Outcome("CLIENT_TIMEOUT", str(e))
+        if r.status_code == 200:
+            return Outcome("OK", table=pa.Table.from_pylist(r.json()), headers=r.headers)
+        try:
+            msg = r.json().get("error", r.text)
+        except ValueError:
+            msg = r.text
+        return Outcome(CODE_FOR_HTTP.get(r.status_code, f"HTTP {r.status_code}"), msg, headers=r.headers)
+    if path == "doget":
+        ticket = flight.Ticket(json.dumps({"database": database, "sql_query": sql, "query_type": "sql"}).encode())
+        opts = flight.FlightCallOptions(headers=auth, timeout=timeout)
+        try:
+            with flight.connect(srv.grpc_url) as client:
+                return Outcome("OK", table=client.do_get(ticket, opts).read_all())
+        except (flight.FlightError, pa.ArrowException) as e:
+            return Outcome(grpc_code(e), str(e))
+    kw = {DatabaseOptions.RPC_CALL_HEADER_PREFIX.value + "database": database,
+          DatabaseOptions.TIMEOUT_QUERY.value: str(timeout),
+          DatabaseOptions.TIMEOUT_FETCH.value: str(timeout)}
+    if token:
+        kw[DatabaseOptions.AUTHORIZATION_HEADER.value] = f"Bearer {token}"
+    try:
+        with dbapi.connect(srv.grpc_url, db_kwargs=kw) as conn, conn.cursor() as cur:
+            if path == "adbc_prepared":
+                cur.adbc_prepare(sql)
+            cur.execute(sql)
+            return Outcome("OK", table=cur.fetch_arrow_table())
+    except dbapi.Error as e:
+        return Outcome(grpc_code(e), str(e))
