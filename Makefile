@@ -36,8 +36,20 @@ test-grafana: build
 test-java: build
 	cd clients/java && $(MVN) $(MVN_QUIET) -Dfletch.bin=$(CURDIR)/$(BIN) test
 
-bench:
+# The side-by-side benchmark (docs/benchmarks.md): Go micro-benchmarks, then bench/run.py,
+# which measures Fletch, DuckDB on a Parquet file and QuestDB, and rewrites the generated
+# section of docs/benchmarks.md. Python packages: pip install -r bench/requirements.txt
+# (installed by hand, never here). The QuestDB jar comes from Maven Central once; if that
+# fails, bench/run.py still measures Fletch and DuckDB and says why QuestDB is missing.
+QUESTDB_VERSION ?= 9.3.4
+QUESTDB_JAR     := bench/.cache/questdb-$(QUESTDB_VERSION).jar
+
+bench: build
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
+	@test -f $(QUESTDB_JAR) || $(MVN) -q -B -ntp dependency:copy \
+		-Dartifact=org.questdb:questdb:$(QUESTDB_VERSION) -DoutputDirectory=bench/.cache \
+		|| echo "bench: could not fetch org.questdb:questdb:$(QUESTDB_VERSION); QuestDB will be skipped"
+	FLETCH_BIN=$(CURDIR)/$(BIN) $(PYTHON) bench/run.py --questdb-jar $(QUESTDB_JAR)
 
 # Benchmarks against the real binary (TSBS data): materialized view upkeep.
 bench-e2e: build
