@@ -44,12 +44,13 @@ test-java: build
 QUESTDB_VERSION ?= 9.3.4
 QUESTDB_JAR     := bench/.cache/questdb-$(QUESTDB_VERSION).jar
 
+# bench/run.py goes first: it waits (up to 5 min) for a quiet machine before it starts.
 bench: build
-	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
 	@test -f $(QUESTDB_JAR) || $(MVN) -q -B -ntp dependency:copy \
 		-Dartifact=org.questdb:questdb:$(QUESTDB_VERSION) -DoutputDirectory=bench/.cache \
 		|| echo "bench: could not fetch org.questdb:questdb:$(QUESTDB_VERSION); QuestDB will be skipped"
 	FLETCH_BIN=$(CURDIR)/$(BIN) $(PYTHON) bench/run.py --questdb-jar $(QUESTDB_JAR)
+	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
 
 # Benchmarks against the real binary (TSBS data): materialized view upkeep.
 bench-e2e: build

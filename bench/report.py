@@ -53,6 +53,10 @@ def render(r: dict) -> str:
         "with the range in parentheses; the systems were measured in the same run, one after "
         "another, on the same machine, with client and server sharing its cores. Nothing here "
         "is asserted by a test.",
+        f"Other programs on the machine used {e['others_cpu_s']:,.0f} CPU-seconds during the "
+        f"{r['elapsed_s']:,.0f} s run ({e['others_cpu_s'] / r['elapsed_s'] / e['cores']:.0%} of its "
+        f"{e['cores']} cores; 1-minute load average {e['load_start']:.2f} at the start): the more, the "
+        "noisier the figures.",
         "",
     ]
     if not qdb:

@@ -227,6 +227,33 @@ def edge_run(work, args, res):
 
 
 # -- the run -------------------------------------------------------------------------------
+def cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds the whole machine has been busy, CPU seconds this process and its
+    waited-for children used): their deltas over the run tell how much other programs
+    competed with the benchmark for the cores."""
+    import resource
+
+    hz = os.sysconf("SC_CLK_TCK")
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        busy = (sum(v[:8]) - v[3] - v[4]) / hz  # user..steal, less idle and iowait
+    except (OSError, ValueError, IndexError):
+        busy = float("nan")
+    own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return busy, own
+
+
+def settle(max_wait: float) -> float:
+    """Wait (at most max_wait seconds) until the 1-minute load average is below 1, so the
+    run starts on a quiet machine; returns the load average it starts with."""
+    deadline = time.monotonic() + max_wait
+    while os.getloadavg()[0] >= 1.0 and time.monotonic() < deadline:
+        time.sleep(5)
+    return os.getloadavg()[0]
+
+
 def environment(args) -> dict:
     def sh(*cmd) -> str:
         try:
@@ -243,7 +270,7 @@ def environment(args) -> dict:
         mem_kb = 0
     import adbc_driver_flightsql
     return {
-        "date": dt.date.today().isoformat(),
+        "date": dt.date.today().isoformat(), "cores": os.cpu_count(),
         "machine": f"{cpu}, {os.cpu_count()} cores, {mem_kb / 2**20:.0f} GiB, {platform.system()} {platform.release()}",
         "fletch": sh("git", "describe", "--always", "--dirty"),
         "duckdb": duckdb.__version__, "pyarrow": pa.__version__,
@@ -282,10 +309,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"),
                     help="Markdown file whose generated section is rewritten ('-': print only)")
     ap.add_argument("--json", help="also write the raw results (every run) to this file")
+    ap.add_argument("--settle", type=float, default=300, metavar="SECONDS",
+                    help="wait up to this long for a 1-minute load average below 1 before starting "
+                         "(default 300; 0 starts at once)")
     args = ap.parse_args(argv)
     if not 1 <= args.runs <= 20 or not 1 <= args.query_runs <= 50:
         ap.error("--runs must be 1..20 and --query-runs 1..50")
 
+    load0 = settle(args.settle)
+    busy0, own0 = cpu_seconds()
     t_start = time.perf_counter()
     res = {"env": environment(args), "runs": args.runs, "query_runs": args.query_runs,
            "ingest": {}, "storage": {}, "queries": {}, "questdb_error": questdb_unavailable(args)}
@@ -333,6 +365,9 @@ def main(argv=None) -> int:
             qdb.stop()
         shutil.rmtree(work, ignore_errors=True)
     res["elapsed_s"] = time.perf_counter() - t_start
+    busy1, own1 = cpu_seconds()
+    res["env"]["load_start"] = load0
+    res["env"]["others_cpu_s"] = max(0.0, (busy1 - busy0) - (own1 - own0))
 
     section = report.render(res)
     print(section)
