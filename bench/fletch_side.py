@@ -22,12 +22,21 @@ from fletch_server import FletchServer, fletch_binary
 
 
 class Fletch:
-    """A Fletch server on its own temporary data directory, removed on close()."""
+    """A Fletch server on its own temporary data directory, removed on close().
+    Fletch.close_all() closes every one still open (for a run that is cut short)."""
+
+    _open: list["Fletch"] = []
 
     def __init__(self, work: Path, name: str):
         self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))
         self.srv = FletchServer(fletch_binary(), self.dir / "data", self.dir / "fletch.log")
+        Fletch._open.append(self)
         self.srv.start()
+
+    @classmethod
+    def close_all(cls) -> None:
+        for f in list(cls._open):
+            f.close()
 
     def stop(self) -> float:
         """Graceful stop (SIGTERM persists every buffer to Parquet); returns its seconds."""
@@ -45,6 +54,8 @@ class Fletch:
     def close(self) -> None:
         self.srv.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self in Fletch._open:
+            Fletch._open.remove(self)
 
     def parquet_bytes(self) -> tuple[int, int]:
         """(bytes, files) of the Parquet files under the data directory."""

@@ -83,7 +83,9 @@ class QuestDB:
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             if self.proc.poll() is not None:
-                raise QuestDBError(f"QuestDB exited with {self.proc.returncode}:\n{self.log_tail()}")
+                tail = self.log_tail()
+                self.stop()
+                raise QuestDBError(f"QuestDB exited with {self.proc.returncode}:\n{tail}")
             try:
                 build = self.exec("SELECT build()")[0][0]  # "Build Information: QuestDB 9.3.4, JDK ..."
                 self.version = build.split("QuestDB ", 1)[-1].split(",")[0]
@@ -91,9 +93,9 @@ class QuestDB:
             except (requests.RequestException, QuestDBError):
                 pass
             if time.monotonic() > deadline:
+                tail = self.log_tail()
                 self.stop()
-                raise QuestDBError(f"QuestDB did not answer within {READY_TIMEOUT:.0f} s:\n"
-                                   + self.log_tail())
+                raise QuestDBError(f"QuestDB did not answer within {READY_TIMEOUT:.0f} s:\n" + tail)
             time.sleep(0.2)
 
     def stop(self):

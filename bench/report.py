@@ -98,8 +98,9 @@ def render(r: dict) -> str:
         f, fl = q["fletch"], q["duckdb"]
         qq = q.get("questdb")
         ratio_f = med(f) / med(fl)
+        q_cell = ms(qq) if qq else ("error: " + q["errors"]["questdb"] if "questdb" in q.get("errors", {}) else "—")
         row = [name, q["what"], f"{q['rows']:,}", ms(f), ms(fl),
-               ms(qq) if qq else "—", f"{ratio_f:.1f}×", f"{med(f) / med(qq):.1f}×" if qq else "—"]
+               q_cell, f"{ratio_f:.1f}×", f"{med(f) / med(qq):.1f}×" if qq else "—"]
         if not q["match"]:
             row[2] += " **answers differ**"
         out.append("| " + " | ".join(row) + " |")
@@ -148,7 +149,7 @@ def render(r: dict) -> str:
                f"{len(within)} of {len(ratios)} (worst {max(ratios.values()):.1f}×, "
                f"{max(ratios, key=ratios.get)}) | {_yes(len(within) == len(ratios))} |")
     if qdb:
-        faster = [n for n, q in r["queries"].items() if med(q["fletch"]) < med(q["questdb"])]
+        faster = [n for n, q in r["queries"].items() if q.get("questdb") and med(q["fletch"]) < med(q["questdb"])]
         out.append(f"| every TSBS query faster than QuestDB | {len(faster)} of {len(ratios)} | "
                    f"{_yes(len(faster) == len(ratios))} |")
     else:
