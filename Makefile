@@ -62,7 +62,20 @@ fuzz:
 			-fuzzminimizetime 5s $$pkg; \
 	done
 
-bench:
+# The side-by-side benchmark (docs/benchmarks.md): Go micro-benchmarks, then bench/run.py,
+# which measures Fletch, DuckDB on a Parquet file and QuestDB, and rewrites the generated
+# section of docs/benchmarks.md. Python packages: pip install -r bench/requirements.txt
+# (installed by hand, never here). The QuestDB jar comes from Maven Central once; if that
+# fails, bench/run.py still measures Fletch and DuckDB and says why QuestDB is missing.
+QUESTDB_VERSION ?= 9.3.4
+QUESTDB_JAR     := bench/.cache/questdb-$(QUESTDB_VERSION).jar
+
+# bench/run.py goes first: it waits (up to 5 min) for a quiet machine before it starts.
+bench: build
+	@test -f $(QUESTDB_JAR) || $(MVN) -q -B -ntp dependency:copy \
+		-Dartifact=org.questdb:questdb:$(QUESTDB_VERSION) -DoutputDirectory=bench/.cache \
+		|| echo "bench: could not fetch org.questdb:questdb:$(QUESTDB_VERSION); QuestDB will be skipped"
+	FLETCH_BIN=$(CURDIR)/$(BIN) $(PYTHON) bench/run.py --questdb-jar $(QUESTDB_JAR)
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
 
 # A bounded load test (LOADTEST_SECONDS, default 600): concurrent line-protocol and DoPut
