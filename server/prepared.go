@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletchdb/fletch/auth"
+	"github.com/fletchdb/fletch/internal/ipccheck"
 	"github.com/fletchdb/fletch/query"
 )
 
@@ -304,6 +305,10 @@ func readParams(desc *query.Statement, rdr flight.MessageReader) ([]any, error) 
 	}
 	args := make([]any, len(desc.Params))
 	for i, p := range desc.Params {
+		// Reading a value out of inconsistent buffers could panic.
+		if err := ipccheck.Array(rec.Column(i)); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "parameter %d (%s): %v", i+1, rec.ColumnName(i), err)
+		}
 		v, err := arrowValue(rec.Column(i), 0)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "parameter %d (%s): %v", i+1, rec.ColumnName(i), err)
