@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -222,17 +221,8 @@ func parseClientSQL(ctx context.Context, c driver.Conn, query string) (map[strin
 			st.Close()
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, tree["error_message"])
 		}
-		if strings.Contains(strings.TrimRight(query, "; \t\r\n"), ";") {
-			// Perhaps several statements, one not a SELECT. Prepare refuses
-			// several before binding any.
-			st, err := c.Prepare(query)
-			if err != nil {
-				if err := classify(err); errors.Is(err, ErrInvalid) && strings.Contains(err.Error(), "one statement") {
-					return nil, err
-				}
-			} else {
-				st.Close()
-			}
+		if hasSecondStatement(query) {
+			return nil, fmt.Errorf("%w: send one statement per query", ErrInvalid)
 		}
 		switch kw := firstKeyword(query); kw {
 		case "SELECT", "WITH", "FROM", "VALUES", "(", "PIVOT", "UNPIVOT":
@@ -245,6 +235,56 @@ func parseClientSQL(ctx context.Context, c driver.Conn, query string) (map[strin
 		return nil, fmt.Errorf("%w: send one statement per query", ErrInvalid)
 	}
 	return tree, nil
+}
+
+// hasSecondStatement reports whether a statement follows a top-level
+// semicolon in sql (outside quotes, dollar quotes and comments). It only
+// picks the message of a refusal, so it needn't know all of DuckDB's syntax.
+func hasSecondStatement(sql string) bool {
+	s := &scanner{src: sql}
+	for s.pos < len(s.src) {
+		s.skip()
+		if s.pos >= len(s.src) {
+			return false
+		}
+		switch ch := s.src[s.pos]; ch {
+		case ';':
+			s.pos++
+			rest := &scanner{src: s.src, pos: s.pos}
+			rest.skip()
+			if rest.pos < len(rest.src) && strings.TrimLeft(rest.src[rest.pos:], "; \t\r\n") != "" {
+				return true
+			}
+			s.pos = len(s.src)
+		case '\'', '"':
+			// 'it''s' and "a""b": a doubled quote stays inside.
+			for s.pos++; s.pos < len(s.src); s.pos++ {
+				if s.src[s.pos] == ch {
+					if s.pos+1 < len(s.src) && s.src[s.pos+1] == ch {
+						s.pos++
+						continue
+					}
+					break
+				}
+			}
+			s.pos++
+		case '$':
+			end := strings.IndexByte(s.src[s.pos+1:], '$')
+			if end < 0 {
+				s.pos++
+				continue
+			}
+			tag := s.src[s.pos : s.pos+end+2]
+			if close := strings.Index(s.src[s.pos+len(tag):], tag); close >= 0 && !strings.ContainsAny(tag, " \t\r\n;") {
+				s.pos += len(tag) + close + len(tag)
+			} else {
+				s.pos++
+			}
+		default:
+			s.pos++
+		}
+	}
+	return false
 }
 
 // firstKeyword names a statement by its first word (PRAGMA, COPY, ...).

@@ -139,3 +139,23 @@ func TestRefusedFunctions_CoverCatalogMacros(t *testing.T) {
 	}))
 	require.Empty(t, missing, "add these macros to refusedFunctions")
 }
+
+func TestHasSecondStatement(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT 1":                        false,
+		"SELECT 1;":                       false,
+		"SELECT 1; ;\n":                   false,
+		"SELECT 1; SELECT 2":              true,
+		"COPY (SELECT ';') TO 'x'":        false,
+		"SELECT 'a'';b' AS \"c;\"\"d\"":   false,
+		"SELECT 1 -- ; DROP\n":            false,
+		"SELECT 1 /* ; */ ":               false,
+		"SELECT $$a;b$$":                  false,
+		"SELECT $t$a;b$t$; DROP VIEW x":   true,
+		"SELECT 1; -- trailing comment\n": false,
+		"SET x = 1; SET y = 2":            true,
+		"SELECT 'unterminated; SELECT 2":  false,
+	} {
+		require.Equal(t, want, hasSecondStatement(sql), sql)
+	}
+}
