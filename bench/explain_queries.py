@@ -64,8 +64,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     data = tsbs_data.load()
     work = Path(tempfile.mkdtemp(prefix="fletch-explain-"))
-    f = Fletch(work, "explain")
     try:
+        f = Fletch(work, "explain")
         f.write_lp_parallel(DB, data.bodies, 4)
         f.restart()
         files = sorted(str(p) for p in (f.srv.data_dir / DB / "cpu").rglob("*.parquet"))
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
               f"{median_ms(lambda: query_influx(f.srv, 'SELECT 1', DB)):7.1f}")
         conn.close()
     finally:
-        f.close()
+        Fletch.close_all()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -99,6 +99,10 @@ class QuestDB:
             time.sleep(0.2)
 
     def stop(self):
+        self._terminate()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _terminate(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -106,7 +110,6 @@ class QuestDB:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=30)
-        shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -142,17 +145,16 @@ class QuestDB:
             time.sleep(0.05)
         raise QuestDBError(f"{table} did not reach {rows} rows within {timeout:.0f} s")
 
-    def table_bytes(self, table: str) -> int:
-        """Bytes allocated on disk (st_blocks, as du counts them) by the table's files,
-        without its WAL (wal*/ and txn_seq/, which QuestDB purges once applied). Apparent
-        sizes would overstate it: QuestDB extends column files sparsely ahead of the data."""
+    def stop_and_measure(self, table: str) -> int:
+        """Stop QuestDB gracefully, then return the size of the table's files without its
+        WAL (wal*/ and txn_seq/, which QuestDB purges once applied). Measured after the
+        stop because a running QuestDB extends the active partition's column files far
+        ahead of the data (hundreds of MB here) and trims them only on close."""
         name = self.exec(f"SELECT directoryName FROM tables() WHERE table_name = '{table}'")[0][0]
-        total = 0
-        for p in (self.root / "db" / name).rglob("*"):
-            top = p.relative_to(self.root / "db" / name).parts[0]
-            if p.is_file() and not (top.startswith("wal") or top == "txn_seq"):
-                total += p.stat().st_blocks * 512
-        return total
+        self._terminate()
+        tdir = self.root / "db" / name
+        return sum(p.stat().st_size for p in tdir.rglob("*")
+                   if p.is_file() and not p.relative_to(tdir).parts[0].startswith(("wal", "txn_seq")))
 
     def drop(self, table: str) -> None:
         self.exec(f"DROP TABLE IF EXISTS {table}")

@@ -121,7 +121,7 @@ def render(r: dict) -> str:
     out += ["### Storage, DoGet and the leading edge", "",
             "| | Fletch | DuckDB floor | QuestDB |", "|---|---|---|---|"]
     bpv = st["fletch_parquet_bytes"] / d["field_values"]
-    q_bytes = (f"{st['questdb_bytes'] / d['field_values']:.2f} (table files without the WAL, allocated bytes)"
+    q_bytes = (f"{st['questdb_bytes'] / d['field_values']:.2f} (its native column files after a graceful stop, WAL excluded; no compression by default)"
                if qdb and st.get("questdb_bytes") else "—")
     out.append(f"| bytes on disk per field value, TSBS day | {bpv:.3f} ({st['fletch_files']} Parquet "
                f"file(s), {st['fletch_parquet_bytes'] / 1e6:.1f} MB, after a graceful stop that took "
@@ -160,7 +160,7 @@ def render(r: dict) -> str:
 
     out += ["", "### How to reproduce", "", "```sh",
             "pip install -r bench/requirements.txt   # once: pyarrow, duckdb, ADBC, requests, psycopg",
-            "make bench                              # Go benchmarks, then bench/run.py; rewrites this section",
+            "make bench                              # bench/run.py (rewrites this section), then the Go benchmarks",
             "```", "",
             "`make bench` installs no Python package. For the QuestDB column it needs Java 17 and "
             f"Maven: it fetches `org.questdb:questdb:{e['questdb_version_wanted']}` from Maven Central with "
