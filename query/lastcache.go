@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -91,10 +90,6 @@ func (q *Engine) lastCacheRewrite(ctx context.Context, c driver.Conn, db, query 
 		}
 		tables = append(tables, name)
 		return name, true
-	}
-	type splice struct {
-		start, end int
-		text       string
 	}
 	var splices []splice
 	walk(tree, func(m map[string]any) {
@@ -210,10 +205,7 @@ func (q *Engine) lastCacheRewrite(ctx context.Context, c driver.Conn, db, query 
 		cleanup()
 		return query, noop
 	}
-	sort.Slice(splices, func(a, b int) bool { return splices[a].start > splices[b].start })
-	for _, s := range splices {
-		query = query[:s.start] + s.text + query[s.end:]
-	}
+	query = applySplices(query, splices)
 	return query, cleanup
 }
 

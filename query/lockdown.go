@@ -100,19 +100,7 @@ func (q *Engine) checkClientSQL(ctx context.Context, c driver.Conn, db, query st
 		names[d] = n
 		return n
 	}
-	ctes := map[string]bool{}
-	walk(tree, func(m map[string]any) {
-		if cm, ok := m["cte_map"].(map[string]any); ok {
-			entries, _ := cm["map"].([]any)
-			for _, e := range entries {
-				if em, ok := e.(map[string]any); ok {
-					if k, ok := em["key"].(string); ok {
-						ctes[strings.ToLower(k)] = true
-					}
-				}
-			}
-		}
-	})
+	ctes := cteNames(tree)
 	var refused error
 	refuse := func(err error) {
 		if refused == nil {

@@ -56,10 +56,6 @@ func (q *Engine) pruneQuery(ctx context.Context, c driver.Conn, db, query string
 		q.log.Debug("time-range pruning skipped: constant not evaluable", "err", err)
 		return query
 	}
-	type splice struct {
-		start, end int
-		text       string
-	}
 	var splices []splice
 	i := 0
 	for _, r := range refs {
@@ -103,12 +99,43 @@ func (q *Engine) pruneQuery(ctx context.Context, c driver.Conn, db, query string
 	if len(splices) == 0 {
 		return query
 	}
+	return applySplices(query, splices)
+}
+
+// splice replaces query[start:end] (byte offsets from DuckDB's parser) with
+// text.
+type splice struct {
+	start, end int
+	text       string
+}
+
+// applySplices applies non-overlapping splices, in any order, to query.
+func applySplices(query string, splices []splice) string {
 	sort.Slice(splices, func(a, b int) bool { return splices[a].start > splices[b].start })
-	out := query
 	for _, s := range splices {
-		out = out[:s.start] + s.text + out[s.end:]
+		query = query[:s.start] + s.text + query[s.end:]
 	}
-	return out
+	return query
+}
+
+// cteNames returns the lowercased name of every CTE anywhere in tree.
+func cteNames(tree any) map[string]bool {
+	ctes := map[string]bool{}
+	walk(tree, func(m map[string]any) {
+		cm, ok := m["cte_map"].(map[string]any)
+		if !ok {
+			return
+		}
+		entries, _ := cm["map"].([]any)
+		for _, e := range entries {
+			if em, ok := e.(map[string]any); ok {
+				if k, ok := em["key"].(string); ok {
+					ctes[strings.ToLower(k)] = true
+				}
+			}
+		}
+	})
+	return ctes
 }
 
 func satAdd(a, b int64) int64 {
@@ -182,19 +209,9 @@ type bound struct {
 // findPrunable walks the syntax tree for SELECT nodes whose FROM is one
 // Fletch table and whose WHERE bounds time by constants.
 func findPrunable(tree map[string]any, db string, cat *catalog.Catalog) []tableRef {
-	ctes := map[string]bool{}
+	ctes := cteNames(tree)
 	unsafe := false
 	walk(tree, func(m map[string]any) {
-		if cm, ok := m["cte_map"].(map[string]any); ok {
-			entries, _ := cm["map"].([]any)
-			for _, e := range entries {
-				if em, ok := e.(map[string]any); ok {
-					if k, ok := em["key"].(string); ok {
-						ctes[strings.ToLower(k)] = true
-					}
-				}
-			}
-		}
 		// db.table.column references would not resolve against a
 		// subquery alias; leave such queries alone.
 		if m["class"] == "COLUMN_REF" {

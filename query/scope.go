@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/fletchdb/fletch/storage"
@@ -56,10 +55,6 @@ func stripCatalog(ctx context.Context, c driver.Conn, query string) string {
 	if err != nil || tree == nil {
 		return query
 	}
-	type splice struct {
-		start, end int
-		text       string
-	}
 	var splices []splice
 	walk(tree, func(m map[string]any) {
 		if m["type"] != "BASE_TABLE" {
@@ -78,10 +73,7 @@ func stripCatalog(ctx context.Context, c driver.Conn, query string) string {
 		}
 		splices = append(splices, splice{loc, end, storage.QuoteIdent(schema) + "." + storage.QuoteIdent(table)})
 	})
-	sort.Slice(splices, func(a, b int) bool { return splices[a].start > splices[b].start })
-	for _, s := range splices {
-		query = query[:s.start] + s.text + query[s.end:]
-	}
+	query = applySplices(query, splices)
 	return query
 }
 
@@ -116,10 +108,6 @@ func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) 
 	if err != nil || tree == nil {
 		return query
 	}
-	type splice struct {
-		start, end int
-		text       string
-	}
 	var splices []splice
 	walk(tree, func(m map[string]any) {
 		if m["type"] != "BASE_TABLE" {
@@ -143,10 +131,7 @@ func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) 
 		}
 		splices = append(splices, splice{loc, end, text})
 	})
-	sort.Slice(splices, func(a, b int) bool { return splices[a].start > splices[b].start })
-	for _, s := range splices {
-		query = query[:s.start] + s.text + query[s.end:]
-	}
+	query = applySplices(query, splices)
 	return query
 }
 
