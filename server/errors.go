@@ -12,6 +12,7 @@ import (
 	"github.com/fletchdb/fletch/query"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
+	"github.com/fletchdb/fletch/storage/wal"
 )
 
 // code maps an error from the layers below to its gRPC code and HTTP
@@ -36,6 +37,10 @@ func code(err error) (codes.Code, int) {
 		return codes.Unauthenticated, http.StatusUnauthorized
 	case errors.Is(err, query.ErrNotAllowed), errors.Is(err, auth.ErrPermissionDenied):
 		return codes.PermissionDenied, http.StatusForbidden
+	case errors.Is(err, storage.ErrOutOfSpace), wal.IsOutOfSpace(err):
+		// 507, as WebDAV defined it: the server cannot store what the
+		// request needs stored.
+		return codes.ResourceExhausted, http.StatusInsufficientStorage
 	case errors.Is(err, storage.ErrBufferFull), errors.Is(err, query.ErrBusy):
 		return codes.ResourceExhausted, http.StatusTooManyRequests
 	case errors.Is(err, query.ErrTimeout):

@@ -2,8 +2,8 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/fletchdb/fletch/internal/relabel"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -13,7 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletchdb/fletch/internal/relabel"
 	"github.com/fletchdb/fletch/storage/catalog"
+	"github.com/fletchdb/fletch/storage/wal"
 )
 
 const (
@@ -121,11 +123,37 @@ func (e *Engine) Write(ctx context.Context, db string, batches []TableBatch, noS
 	}
 	e.rotateMu.RLock()
 	defer e.rotateMu.RUnlock()
-	seq, err := e.wal.Append(payload, !noSync)
+	seq, err := e.appendWAL(payload, !noSync)
 	if err != nil {
-		return fmt.Errorf("append WAL: %w", err)
+		return err
 	}
 	return e.applyRecord(ctx, db, seq, batches, false)
+}
+
+// ErrOutOfSpace marks a write refused because the data directory's
+// filesystem is full (ENOSPC, EDQUOT, EFBIG). Nothing of the refused request
+// was stored; earlier acknowledged writes are unaffected, and writes succeed
+// again once space is freed.
+var ErrOutOfSpace = errors.New("storage: out of disk space")
+
+// appendWAL appends one record (see wal.WAL.Append), marking a write that
+// found the disk full with ErrOutOfSpace.
+func (e *Engine) appendWAL(payload []byte, sync bool) (uint64, error) {
+	seq, err := e.wal.Append(payload, sync)
+	if err == nil {
+		return seq, nil
+	}
+	if wal.IsOutOfSpace(err) {
+		return 0, fmt.Errorf("%w: the write was not stored, free space in the data directory and retry: append WAL: %w", ErrOutOfSpace, err)
+	}
+	return 0, fmt.Errorf("append WAL: %w", err)
+}
+
+// isOutOfSpace reports whether err says the disk is full: an errno from
+// Go's file calls, or DuckDB's message for one (DuckDB errors carry text
+// only).
+func isOutOfSpace(err error) bool {
+	return wal.IsOutOfSpace(err) || strings.Contains(strings.ToLower(err.Error()), "no space left on device")
 }
 
 // ErrBufferFull marks a write refused because the buffer is at its hard
@@ -146,6 +174,10 @@ func (e *Engine) waitForRoom(ctx context.Context) error {
 		default:
 		}
 		if time.Now().After(deadline) {
+			if perr := e.persistErr.Load(); perr != nil && isOutOfSpace(*perr) {
+				return fmt.Errorf("%w: %d bytes buffered, the limit is %d, and persisting them fails: %w",
+					ErrOutOfSpace, e.bufferedBytes.Load(), limit, *perr)
+			}
 			return fmt.Errorf("%w: %d bytes buffered, the limit is %d; persistence is behind, retry later",
 				ErrBufferFull, e.bufferedBytes.Load(), limit)
 		}

@@ -59,8 +59,8 @@ func (e *Engine) Delete(ctx context.Context, db, table, pred string) (int64, err
 	defer e.persistMu.Unlock()
 	e.rotateMu.Lock()
 	defer e.rotateMu.Unlock()
-	if _, err := e.wal.Append(encodeDeleteRecord(db, table, pred), true); err != nil {
-		return 0, fmt.Errorf("append WAL: %w", err)
+	if _, err := e.appendWAL(encodeDeleteRecord(db, table, pred), true); err != nil {
+		return 0, err
 	}
 	return e.applyDelete(ctx, db, table, pred)
 }

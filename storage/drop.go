@@ -46,8 +46,8 @@ func (e *Engine) DropTable(ctx context.Context, db, table string) error {
 	defer e.persistMu.Unlock()
 	e.rotateMu.Lock()
 	defer e.rotateMu.Unlock()
-	if _, err := e.wal.Append(encodeDropRecord(db, table), true); err != nil {
-		return fmt.Errorf("append WAL: %w", err)
+	if _, err := e.appendWAL(encodeDropRecord(db, table), true); err != nil {
+		return err
 	}
 	return e.applyDrop(ctx, db, table)
 }

@@ -140,6 +140,9 @@ type Engine struct {
 	problems problems
 	retStats retentionStats
 	retired  retired
+	// persistErr is the last Persist's error, nil after a success; a
+	// write refused for lack of room reports it.
+	persistErr atomic.Pointer[error]
 	// kick wakes the persister before its tick (a write is waiting for room).
 	kick chan struct{}
 
@@ -301,7 +304,8 @@ func (e *Engine) persistLoop() {
 	defer close(e.done)
 	tick := time.NewTicker(tickFor(e.opts.PersistInterval))
 	defer tick.Stop()
-	var lastCompaction time.Time
+	var lastCompaction, retryAt time.Time
+	failures := 0
 	for {
 		select {
 		case <-e.stop:
@@ -325,8 +329,18 @@ func (e *Engine) persistLoop() {
 		if !due && !full {
 			continue
 		}
+		if time.Now().Before(retryAt) {
+			continue
+		}
 		if err := e.Persist(context.Background()); err != nil {
-			e.log.Error("persist", "err", err)
+			// Back off so a full disk is not hammered (nor the log
+			// flooded) every tick; the buffered rows stay queryable.
+			failures++
+			backoff := min(time.Duration(1<<min(failures-1, 5))*time.Second, 30*time.Second)
+			retryAt = time.Now().Add(backoff)
+			e.log.Error("persist failed; the buffer keeps the rows", "err", err, "retry_in", backoff)
+		} else {
+			failures, retryAt = 0, time.Time{}
 		}
 	}
 }

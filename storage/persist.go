@@ -28,6 +28,16 @@ import (
 // the WAL segments the files now cover. Writes go on meanwhile. On error the
 // frozen rows stay buffered and visible, and the next Persist retries them.
 func (e *Engine) Persist(ctx context.Context) error {
+	err := e.persist(ctx)
+	if err != nil {
+		e.persistErr.Store(&err)
+	} else {
+		e.persistErr.Store(nil)
+	}
+	return err
+}
+
+func (e *Engine) persist(ctx context.Context) error {
 	if fn := e.hooks.beforePersist.Load(); fn != nil {
 		(*fn)(ctx)
 	}
@@ -52,10 +62,22 @@ func (e *Engine) Persist(ctx context.Context) error {
 		return nil
 	}
 	lastSeq, err := e.wal.Rotate()
-	e.bufferedBytes.Store(0)
-	e.oldestBuffered.Store(0)
+	frozenBytes, frozenOldest := e.bufferedBytes.Swap(0), e.oldestBuffered.Swap(0)
 	e.rotateMu.Unlock()
+	// unfreeze puts the frozen rows back into the buffer's accounting when
+	// they could not be persisted: they stay buffered, and back-pressure
+	// and the persist triggers must go on seeing them.
+	unfreeze := func() {
+		e.bufferedBytes.Add(frozenBytes)
+		for frozenOldest != 0 {
+			cur := e.oldestBuffered.Load()
+			if (cur != 0 && cur <= frozenOldest) || e.oldestBuffered.CompareAndSwap(cur, frozenOldest) {
+				break
+			}
+		}
+	}
 	if err != nil {
+		unfreeze()
 		return fmt.Errorf("rotate WAL: %w", err)
 	}
 
@@ -73,6 +95,7 @@ func (e *Engine) Persist(ctx context.Context) error {
 		for _, f := range written {
 			os.Remove(filepath.Join(e.opts.DataDir, f.Path))
 		}
+		unfreeze()
 		return err
 	}
 	for ts, gens := range frozen {

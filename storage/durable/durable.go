@@ -24,6 +24,12 @@ func WriteFileMode(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
+	renamed := false
+	defer func() {
+		if !renamed { // a partial tmp file only takes space (on a full disk, too)
+			os.Remove(tmp)
+		}
+	}()
 	// A *.tmp left by a crash keeps its old mode through O_CREATE; set it.
 	if err := f.Chmod(perm); err != nil {
 		f.Close()
@@ -43,6 +49,7 @@ func WriteFileMode(path string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}
+	renamed = true
 	return SyncDir(filepath.Dir(path))
 }
 

@@ -1,7 +1,9 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 	"time"
 )
 
@@ -17,10 +19,26 @@ import (
 // pile up in pending and go out together in the next turn, so under
 // concurrency many appenders share one fsync.
 //
-// A failed write or fsync is sticky: w.err is set and every waiter whose
-// record is not yet written (or fsynced, if it asked) and every later Append
-// gets the error. A write that was not made durable is never acknowledged as
-// synced.
+// A failed fsync, or a failed write for any reason but a full disk, is
+// sticky: w.err is set and every waiter whose record is not yet written (or
+// fsynced, if it asked) and every later Append gets the error. After a failed
+// fsync the kernel may have dropped the dirty pages, so nothing after it can
+// be trusted until the WAL is reopened and verified.
+//
+// A write that fails for lack of space (ENOSPC, EDQUOT, EFBIG) is not sticky.
+// The leader cuts the segment back to its size before the batch (dropping any
+// partial record), and every record not yet written is discarded: the batch
+// and whatever piled up in pending meanwhile. Their appenders get the error,
+// nextSeq goes back to writtenSeq+1 so seqs in the file stay consecutive, and
+// the next Append tries again. A write that was not made durable is never
+// acknowledged as synced.
+
+// appendWait is one appender waiting for its record; err is set when the
+// record was discarded.
+type appendWait struct {
+	seq uint64
+	err error
+}
 
 // Append writes one record and returns its seq. With sync it returns once
 // the record is fsynced; otherwise once it is written to the OS.
@@ -42,7 +60,15 @@ func (w *WAL) Append(payload []byte, sync bool) (seq uint64, err error) {
 	if sync {
 		w.syncWanted = seq
 	}
+	wait := &appendWait{seq: seq}
+	w.waiting[wait] = struct{}{}
+	defer delete(w.waiting, wait)
 	for {
+		// Checked first: once a record is discarded its seq is handed out
+		// again, so the seq comparisons below would speak of another record.
+		if wait.err != nil {
+			return 0, wait.err
+		}
 		if w.syncedSeq >= seq || (!sync && w.writtenSeq >= seq) {
 			return seq, nil
 		}
@@ -102,8 +128,17 @@ func (w *WAL) flush(forceSync bool) error {
 		w.spare = buf[:0]
 	}
 	if err != nil {
+		var full *outOfSpaceError
+		if errors.As(err, &full) {
+			w.discard(full.err)
+			return full.err
+		}
 		w.fail(err)
 		return err
+	}
+	if w.full != nil {
+		w.log.Info("wal: writing again after running out of space", "file", w.active.path)
+		w.full = nil
 	}
 	if len(buf) > 0 {
 		w.writtenSeq = last
@@ -116,22 +151,69 @@ func (w *WAL) flush(forceSync bool) error {
 	return nil
 }
 
+// discard drops every record not yet written after a write that ran out of
+// space: their appenders get err and their seqs are handed out again. w.mu
+// and the I/O turn are held.
+func (w *WAL) discard(err error) {
+	if w.full == nil {
+		w.log.Error("wal: out of space; refusing writes until a write fits", "dir", w.opts.Dir, "err", err)
+	}
+	w.full = err
+	w.pending = w.pending[:0]
+	w.nextSeq = w.writtenSeq + 1
+	w.syncWanted = min(w.syncWanted, w.writtenSeq)
+	for wait := range w.waiting {
+		if wait.seq > w.writtenSeq {
+			wait.err = err
+			delete(w.waiting, wait)
+		}
+	}
+}
+
+// outOfSpaceError marks a write that failed for lack of space and left the
+// active segment as it was before the write, so the WAL can go on.
+type outOfSpaceError struct{ err error }
+
+func (e *outOfSpaceError) Error() string { return e.err.Error() }
+func (e *outOfSpaceError) Unwrap() error { return e.err }
+
+// IsOutOfSpace reports whether err is a write that failed for lack of disk
+// space or quota (ENOSPC, EDQUOT, EFBIG).
+func IsOutOfSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
+}
+
 // write appends buf, which holds records first.., to the active segment,
-// starting a new segment first if the active one is over the size limit, and
-// fsyncs if doSync. The caller holds the I/O turn but not w.mu.
+// starting a new segment first if the active one is over the size limit (or
+// was closed by a cut whose new segment could not be created), and fsyncs if
+// doSync. A write that runs out of space is undone (the segment truncated
+// back) and returned as an *outOfSpaceError. The caller holds the I/O turn
+// but not w.mu.
 func (w *WAL) write(buf []byte, first uint64, doSync bool) error {
 	if len(buf) > 0 {
-		if w.fileSize > w.opts.SegmentSizeBytes && w.fileSize > segmentHeaderSize {
+		if w.file == nil || (w.fileSize > w.opts.SegmentSizeBytes && w.fileSize > segmentHeaderSize) {
 			if err := w.cut(first); err != nil {
+				if IsOutOfSpace(err) && w.file == nil {
+					return &outOfSpaceError{err}
+				}
 				return err
 			}
 		}
-		if _, err := w.file.Write(buf); err != nil {
-			return fmt.Errorf("write segment %s: %w", w.active.path, err)
+		if _, err := w.writeFn(w.file, buf); err != nil {
+			err = fmt.Errorf("write segment %s: %w", w.active.path, err)
+			if !IsOutOfSpace(err) {
+				return err
+			}
+			// A partial record may be on disk; cut it off so the next
+			// write starts where this one did.
+			if terr := w.file.Truncate(w.fileSize); terr != nil {
+				return fmt.Errorf("%w; truncating it back to %d bytes failed: %v", err, w.fileSize, terr)
+			}
+			return &outOfSpaceError{err}
 		}
 		w.fileSize += int64(len(buf))
 	}
-	if doSync {
+	if doSync && w.file != nil { // a nil file: the last segment was fsynced when cut closed it
 		return w.syncActive()
 	}
 	return nil

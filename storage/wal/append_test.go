@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,4 +187,48 @@ func TestWAL_Append_WriteFailureIsSticky(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrClosed)
 	w.file = nil // already closed
 	require.Error(t, w.Close())
+}
+
+func TestWAL_Append_OutOfSpaceRecovers(t *testing.T) {
+	opts, logs := testOptions(t.TempDir(), 256) // small segments: the full disk also hits cuts
+	w := openWAL(t, opts)
+	appendRange(t, w, 1, 5, true)
+
+	// While full, each write puts half its bytes on disk and fails, as a
+	// filesystem that runs out of blocks mid-write does.
+	var full atomic.Bool
+	full.Store(true)
+	w.writeFn = func(f *os.File, b []byte) (int, error) {
+		if full.Load() {
+			n, _ := f.Write(b[:len(b)/2])
+			return n, syscall.ENOSPC
+		}
+		return f.Write(b)
+	}
+	const appenders = 8
+	errs := make(chan error, appenders)
+	for i := range appenders {
+		go func() {
+			_, err := w.Append([]byte(fmt.Sprintf("refused-%d", i)), i%2 == 0)
+			errs <- err
+		}()
+	}
+	for range appenders {
+		err := <-errs
+		require.ErrorIs(t, err, syscall.ENOSPC)
+		require.True(t, IsOutOfSpace(err))
+	}
+	require.Contains(t, logs.String(), "out of space")
+
+	// Space returns: appends go on with the next seqs, as if the refused
+	// records had never been appended.
+	full.Store(false)
+	appendRange(t, w, 6, 40, true)
+	require.Contains(t, logs.String(), "writing again")
+	require.Greater(t, len(w.Segments()), 2)
+	require.NoError(t, w.Close())
+
+	w = openWAL(t, opts)
+	require.Equal(t, wantRange(1, 40), replayAll(t, w, 0))
+	require.NotContains(t, logs.String(), "truncating torn", "the failed writes left no partial records")
 }

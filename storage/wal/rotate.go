@@ -33,6 +33,11 @@ func (w *WAL) Rotate() (lastSeq uint64, err error) {
 	err = w.cut(last + 1)
 	w.mu.Lock()
 	if err != nil {
+		if IsOutOfSpace(err) && w.file == nil {
+			// The old segment is fsynced and closed; the next write
+			// creates the new one.
+			return 0, err
+		}
 		w.fail(err)
 		return 0, err
 	}
@@ -40,16 +45,20 @@ func (w *WAL) Rotate() (lastSeq uint64, err error) {
 }
 
 // cut fsyncs and closes the active segment and makes a new segment, whose
-// first record will have seq first, the active one. The caller holds the I/O turn
-// but not w.mu.
+// first record will have seq first, the active one. If the active segment is
+// already closed (an earlier cut could not create its successor) it only
+// makes the new one; if that fails for lack of space, w.file stays nil and
+// the next write tries again. The caller holds the I/O turn but not w.mu.
 func (w *WAL) cut(first uint64) error {
-	if err := w.syncActive(); err != nil {
-		return err
-	}
-	err := w.file.Close()
-	w.file = nil
-	if err != nil {
-		return fmt.Errorf("close segment %s: %w", w.active.path, err)
+	if w.file != nil {
+		if err := w.syncActive(); err != nil {
+			return err
+		}
+		err := w.file.Close()
+		w.file = nil
+		if err != nil {
+			return fmt.Errorf("close segment %s: %w", w.active.path, err)
+		}
 	}
 	f, seg, err := createSegment(w.opts.Dir, first)
 	if err != nil {

@@ -262,6 +262,7 @@ func createSegment(dir string, firstSeq uint64) (*os.File, *segment, error) {
 	}
 	if err := syncDir(dir); err != nil {
 		f.Close()
+		os.Remove(path) // so a retry can create it again
 		return nil, nil, err
 	}
 	seg := &segment{path: path, firstSeq: firstSeq, lastSeq: firstSeq - 1, size: segmentHeaderSize}

@@ -67,9 +67,10 @@ func (o *Options) Validate() error {
 type WAL struct {
 	opts     Options
 	log      *slog.Logger
-	syncFn   func(*os.File) error // fdatasync; tests replace it
-	slowSync time.Duration        // fsyncs slower than this are logged
-	fsyncs   atomic.Int64         // data fsyncs issued, for tests
+	syncFn   func(*os.File) error                // fdatasync; tests replace it
+	writeFn  func(*os.File, []byte) (int, error) // (*os.File).Write; tests replace it
+	slowSync time.Duration                       // fsyncs slower than this are logged
+	fsyncs   atomic.Int64                        // data fsyncs issued, for tests
 
 	// filesMu keeps RemoveThrough from deleting files Replay is reading.
 	filesMu sync.RWMutex
@@ -86,6 +87,10 @@ type WAL struct {
 	ioBusy     bool   // someone holds the I/O turn
 	closed     bool
 	err        error // sticky write-path failure
+	// waiting holds the appenders whose records are not yet written (or
+	// fsynced, if they asked); a full disk fails them through it.
+	waiting map[*appendWait]struct{}
+	full    error // the last out-of-space failure, until a write succeeds
 
 	// Owned by the holder of the I/O turn.
 	file     *os.File
@@ -118,7 +123,8 @@ func Open(opts Options) (*WAL, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create wal dir: %w", err)
 	}
-	w := &WAL{opts: opts, log: opts.Logger, syncFn: fdatasync, slowSync: slowSyncThreshold}
+	w := &WAL{opts: opts, log: opts.Logger, syncFn: fdatasync, writeFn: (*os.File).Write,
+		slowSync: slowSyncThreshold, waiting: map[*appendWait]struct{}{}}
 	w.cond = sync.NewCond(&w.mu)
 	if err := w.load(); err != nil {
 		return nil, err
