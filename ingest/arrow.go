@@ -28,6 +28,10 @@ var ErrUnsupported = errors.New("ingest: unsupported column")
 // library writes, refused before anything reads it.
 var ErrInvalid = errors.New("ingest: invalid Arrow data")
 
+// MaxBatchRows is the most rows one client batch may carry: as many as one
+// write may (storage.MaxRowsPerWrite, 1<<24).
+const MaxBatchRows = 1 << 24
+
 // NormalizeArrow maps a client's Arrow batch onto Fletch's column types:
 //
 //   - "time": any timestamp unit, or int64 nanoseconds since the epoch,
@@ -52,6 +56,12 @@ func NormalizeArrow(rec arrow.RecordBatch, now time.Time, mem memory.Allocator) 
 		for _, c := range cols {
 			c.Release()
 		}
+	}
+	if n > MaxBatchRows {
+		// Checked before anything is built: a batch without a time column
+		// gets one of n timestamps, and a bit-packed boolean column of a
+		// few hundred MiB claims billions of rows.
+		return nil, fmt.Errorf("%w: a batch of %d rows; at most %d rows per batch (split it)", ErrUnsupported, n, MaxBatchRows)
 	}
 	if n > 0 && rec.NumCols() == 0 {
 		// Nothing backs the row count; a time column for it could be

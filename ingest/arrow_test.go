@@ -48,6 +48,25 @@ func TestNormalizeArrow_RowsWithoutColumnsRefused(t *testing.T) {
 	out.Release()
 }
 
+// A boolean column is one bit per row, so a batch of a few MiB can claim
+// tens of millions of rows; without a time column NormalizeArrow would build
+// 8 bytes of timestamps for each. Past MaxBatchRows it refuses first.
+func TestNormalizeArrow_TooManyRowsRefused(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	const n = MaxBatchRows + 8
+	bits := memory.NewBufferBytes(make([]byte, n/8+1))
+	d := array.NewData(arrow.FixedWidthTypes.Boolean, n, []*memory.Buffer{nil, bits}, nil, 0, 0)
+	defer d.Release()
+	col := array.MakeFromData(d)
+	defer col.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "b", Type: arrow.FixedWidthTypes.Boolean}}, nil), []arrow.Array{col}, n)
+	defer rec.Release()
+	_, err := NormalizeArrow(rec, time.Unix(0, 0), mem)
+	require.ErrorIs(t, err, ErrUnsupported)
+	require.ErrorContains(t, err, "at most 16777216 rows per batch")
+}
+
 // A time in seconds past what nanoseconds since 1970 can hold (year 2262)
 // is refused, not wrapped around.
 func TestNormalizeArrow_TimeOverflowRefused(t *testing.T) {
