@@ -179,12 +179,12 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 		}
 		body, err := q.rewriteView(ctx, db, v.SQL)
 		if err != nil {
-			q.log.Warn("view is refused or does not rewrite; leaving it out", "database", db, "view", v.Name, "err", err)
+			q.log.WarnContext(ctx, "view is refused or does not rewrite; leaving it out", "database", db, "view", v.Name, "err", err)
 			continue
 		}
 		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(v.Name) + " AS " + body
 		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
-			q.log.Warn("view does not bind; leaving it out", "database", db, "view", v.Name, "err", err)
+			q.log.WarnContext(ctx, "view does not bind; leaving it out", "database", db, "view", v.Name, "err", err)
 			continue
 		}
 		q.userViews[k] = v.SQL
@@ -278,7 +278,7 @@ func (q *Engine) limitedQuery(ctx context.Context, db, query string, args ...any
 		done()
 		if cerr := q.ctxErr(ctx); cerr != nil {
 			if errors.Is(cerr, ErrTimeout) {
-				q.log.Warn("query stopped by the query timeout", "database", db, "timeout", q.limits.Timeout, "sql", clip(query))
+				q.log.WarnContext(ctx, "query stopped by the query timeout", "database", db, "timeout", q.limits.Timeout, "sql", clip(query))
 			}
 			return nil, cerr
 		}
@@ -348,7 +348,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 		if err != nil && run != query && ctx.Err() == nil {
 			// Pruning must never change an answer, nor an error, which
 			// should name the client's SQL: fall back to it as written.
-			q.log.Warn("time-range pruning produced a query that failed; running it unpruned", "sql", query, "err", err)
+			q.log.WarnContext(ctx, "time-range pruning produced a query that failed; running it unpruned", "sql", query, "err", err)
 			if _, err = ex.ExecContext(ctx, "ROLLBACK", nil); err == nil {
 				if _, err = ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err == nil {
 					r, err = exec(query)

@@ -174,7 +174,7 @@ func (q *Engine) lastCacheRewrite(ctx context.Context, c driver.Conn, db, query 
 		}
 		_, rows, ok, err := q.st.LastRows(ctx, ref.db, ref.table)
 		if err != nil {
-			q.log.Warn("last value cache unavailable", "database", ref.db, "table", ref.table, "err", err)
+			q.log.WarnContext(ctx, "last value cache unavailable", "database", ref.db, "table", ref.table, "err", err)
 			return
 		}
 		if !ok {

@@ -53,7 +53,7 @@ func (q *Engine) pruneQuery(ctx context.Context, c driver.Conn, db, query string
 	}
 	vals, err := evalTimes(ctx, c, exprs)
 	if err != nil {
-		q.log.Debug("time-range pruning skipped: constant not evaluable", "err", err)
+		q.log.DebugContext(ctx, "time-range pruning skipped: constant not evaluable", "err", err)
 		return query
 	}
 	var splices []splice

@@ -71,7 +71,7 @@ func (s *Server) authHTTP(next http.Handler) http.Handler {
 		}
 		p, err := s.authenticate(authz)
 		if err != nil {
-			s.log.Debug("refused HTTP request", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+			s.log.DebugContext(r.Context(), "refused HTTP request", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 			msg := err.Error() + `; send the header "Authorization: Bearer TOKEN" (or Token TOKEN, or Basic auth with the token as password)`
 			if tokenParamPaths[r.URL.Path] {
 				msg += ", or the query parameter p=TOKEN"
@@ -116,7 +116,7 @@ func grpcAuthorization(ctx context.Context) string {
 func (s *Server) authenticateGRPC(ctx context.Context, method string) (context.Context, error) {
 	p, err := s.authenticate(grpcAuthorization(ctx))
 	if err != nil {
-		s.log.Debug("refused gRPC call", "method", method, "err", err)
+		s.log.DebugContext(ctx, "refused gRPC call", "method", method, "err", err)
 		return nil, grpcError(fmt.Errorf(`%w; send the metadata "authorization: Bearer TOKEN", or call Handshake with Basic credentials`, err))
 	}
 	return auth.NewContext(ctx, p), nil
@@ -191,7 +191,7 @@ func (a *authedFlight) Handshake(stream flight.FlightService_HandshakeServer) er
 			_, err = a.s.verify(token)
 		}
 		if err != nil {
-			a.s.log.Debug("refused Flight handshake", "err", err)
+			a.s.log.DebugContext(stream.Context(), "refused Flight handshake", "err", err)
 			return grpcError(fmt.Errorf(`%w; send the metadata "authorization: Basic base64(USER:TOKEN)" or "authorization: Bearer TOKEN"`, err))
 		}
 	}

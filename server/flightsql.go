@@ -370,7 +370,7 @@ func (srv *sqlServer) DoGetTables(ctx context.Context, cmd flightsql.GetTables) 
 							sc, err = srv.s.q.Schema(vctx, db, "SELECT * FROM "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(e.name))
 						}
 						if err != nil {
-							srv.s.log.Warn("view schema unavailable", "database", db, "view", e.name, "err", err)
+							srv.s.log.WarnContext(ctx, "view schema unavailable", "database", db, "view", e.name, "err", err)
 							continue
 						}
 					}

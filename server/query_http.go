@@ -351,7 +351,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="fletch-backup.tar"`)
 	if err := s.st.Backup(r.Context(), w); err != nil {
 		// Headers are gone; a cut archive fails to restore, and the log says why.
-		s.log.Error("backup failed", "err", err)
+		s.log.ErrorContext(r.Context(), "backup failed", "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

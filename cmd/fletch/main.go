@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fletchdb/fletch/internal/reqid"
 	"github.com/fletchdb/fletch/query"
 	"github.com/fletchdb/fletch/server"
 	"github.com/fletchdb/fletch/storage"
@@ -75,7 +76,8 @@ func serveCmd() *cobra.Command {
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			// Lines logged for a request carry its request_id.
+			log := slog.New(reqid.NewHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 			slog.SetDefault(log)
 			opts := storage.DefaultOptions(dataDir)
 			opts.PersistInterval = persistInterval

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import requests
@@ -55,3 +56,57 @@ def test_system_tables(server):
     # The finished query, and this one, still running as it reads the table.
     assert t.to_pylist()[0] == {"query": "SELECT 42 AS answer", "done": True, "error": None}
     assert t.to_pylist()[1]["done"] is False
+
+
+def log_lines_with(srv, needle):
+    return [ln for ln in srv.log_path.read_text().splitlines() if needle in ln]
+
+
+def test_request_id_on_every_request_log_line(server):
+    """Each request gets an id, the client's X-Request-Id / x-request-id when it sends
+    one; the response echoes it and every log line written for the request carries it,
+    including lines from deep in the query engine (the query-timeout warning)."""
+    import time
+
+    import pyarrow.flight as flight
+
+    srv = server(args=["--log-level", "debug", "--query-timeout", "1s"])
+    write_ok(srv, "obs", "m,k=a v=1 1767225600000000000\n")
+
+    # HTTP: the client's id is echoed and logged with the request's outcome.
+    r = requests.get(srv.http_url + "/api/v3/query_sql",
+                     params={"db": "obs", "q": "SELECT count(*) FROM range(1000000000000)"},
+                     headers={"X-Request-Id": "client-chosen-42"}, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 504, r.text
+    assert r.headers["X-Request-Id"] == "client-chosen-42"
+    # Without one (or with a malformed one) the server makes one up and still echoes it.
+    r2 = requests.get(srv.http_url + "/health", headers={"X-Request-Id": "bad id\twith spaces"},
+                      timeout=HTTP_TIMEOUT)
+    made = r2.headers["X-Request-Id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", made), made
+
+    # gRPC: metadata x-request-id, echoed in the response headers.
+    client = flight.FlightClient(srv.grpc_url)
+    ticket = flight.Ticket(json.dumps({"database": "obs", "sql_query": "SELECT * FROM nosuch",
+                                       "query_type": "sql"}).encode())
+    opts = flight.FlightCallOptions(headers=[(b"x-request-id", b"grpc-call-7")])
+    try:
+        client.do_get(ticket, options=opts).read_all()
+        raise AssertionError("the query of a missing table succeeded")
+    except (flight.FlightError, KeyError):  # pyarrow raises NOT_FOUND as ArrowKeyError
+        pass
+    finally:
+        client.close()
+
+    deadline = time.time() + 10
+    while not (log_lines_with(srv, "request_id=grpc-call-7") and log_lines_with(srv, f"request_id={made}")):
+        assert time.time() < deadline, srv.log_tail()
+        time.sleep(0.1)
+    http_lines = log_lines_with(srv, "request_id=client-chosen-42")
+    # The engine's timeout warning and the request's own line, both with the id.
+    assert any("query stopped by the query timeout" in ln for ln in http_lines), http_lines
+    assert any('msg="http request"' in ln and "status=504" in ln for ln in http_lines), http_lines
+    grpc_lines = log_lines_with(srv, "request_id=grpc-call-7")
+    assert any('msg="grpc call"' in ln and "code=NotFound" in ln for ln in grpc_lines), grpc_lines
+    # Lines of different requests never share an id.
+    assert not any("request_id=client-chosen-42" in ln for ln in grpc_lines)
