@@ -16,18 +16,25 @@ import (
 // only keeps it from costing every other client their connection.
 
 func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer s.recovered(ctx, info.FullMethod, &err)
+	defer s.recovered(func() context.Context { return ctx }, info.FullMethod, &err)
 	return handler(ctx, req)
 }
 
 func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-	defer s.recovered(ss.Context(), info.FullMethod, &err)
+	defer s.recovered(func() context.Context {
+		if ss == nil {
+			return context.Background()
+		}
+		return ss.Context()
+	}, info.FullMethod, &err)
 	return handler(srv, ss)
 }
 
-func (s *Server) recovered(ctx context.Context, method string, err *error) {
+// recovered turns a panic into err; ctx (asked for only then) gives the
+// log line its request id.
+func (s *Server) recovered(ctx func() context.Context, method string, err *error) {
 	if r := recover(); r != nil {
-		s.log.ErrorContext(ctx, "panic in gRPC handler", "method", method, "panic", r, "stack", string(debug.Stack()))
+		s.log.ErrorContext(ctx(), "panic in gRPC handler", "method", method, "panic", r, "stack", string(debug.Stack()))
 		*err = status.Errorf(codes.Internal, "internal error in %s: %v", method, r)
 	}
 }
