@@ -158,7 +158,9 @@ def render(r: dict) -> str:
     out.append(f"| DoGet ≥ 1 GB/s | {dg_rate / 1000:.2f} GB/s | {_yes(dg_rate * 1e6 >= GOAL_DOGET_BYTES_S)} |")
     out.append(f"| leading edge 30 d ÷ 1 d ≤ {GOAL_EDGE_RATIO}× | {ratio:.2f}× | {_yes(ratio <= GOAL_EDGE_RATIO)} |")
 
-    out += ["", "### How to reproduce", "", "```sh",
+    out += ["", "### How to reproduce", "",
+            "<!-- docs-test: skip: minutes of benchmarks and a QuestDB download; `make bench` is this command -->",
+            "```sh",
             "pip install -r bench/requirements.txt   # once: pyarrow, duckdb, ADBC, requests, psycopg",
             "make bench                              # bench/run.py (rewrites this section), then the Go benchmarks",
             "```", "",

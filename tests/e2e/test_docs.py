@@ -1,0 +1,153 @@
+"""Every command in README.md and docs/*.md runs, so the docs can't rot.
+
+Each Markdown file gets its own server (real binary, free loopback port, no auth) whose
+data directory is ./fletch-data in a scratch working directory, and its fenced blocks run
+in order:
+
+- ```sh / ```bash: run by `bash -euo pipefail` in the scratch directory (which links the
+  repository's scripts/, clients/, bench/, docs/ and tests/, and has bin/fletch), with
+  bin/ first on PATH (so `fletch ...` is the binary under test), the repository in $REPO,
+  and FLETCH_HOST pointing at the server. Must exit 0.
+- ```python: run by python3 in the scratch directory. Must exit 0.
+- ```lp: line protocol, written to database `default` (a trailing `# ...` on a line is an
+  annotation for the reader and is cut off first).
+- ```sql: each statement run through the HTTP query API on database `default`. Must
+  succeed, unless the block is marked expect-error.
+
+Everywhere, `127.0.0.1:8181` and `localhost:8181` become the server's address and
+`$REPO/` paths resolve. Other fences (```text, ```json, ```yaml, plain ```) are prose.
+
+A block can be marked by an HTML comment on the line before it:
+`<!-- docs-test: skip: REASON -->` (not run: the reason must say what runs it instead or
+why it can't run here), or `<!-- docs-test: expect-error -->` (sql: every statement must
+fail).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from fletch_client import write_ok
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md"))
+RUN_LANGS = {"sh", "bash", "python", "lp", "sql"}
+BLOCK_TIMEOUT = 300  # seconds per block
+MARK = re.compile(r"<!--\s*docs-test:\s*(skip|expect-error)\s*(?::\s*(.*?))?\s*-->")
+
+
+class Block:
+    def __init__(self, path: Path, line: int, lang: str, code: str, mark: str | None, reason: str):
+        self.path, self.line, self.lang, self.code, self.mark, self.reason = path, line, lang, code, mark, reason
+
+    def where(self) -> str:
+        return f"{self.path.relative_to(REPO)}:{self.line}"
+
+
+def blocks(path: Path) -> list[Block]:
+    """The fenced blocks of a Markdown file, with the docs-test mark before each."""
+    out, lines = [], path.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        m = re.match(r"^(```+)\s*([A-Za-z0-9_-]*)", lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, lang, start = m.group(1), m.group(2).lower(), i
+        j = i + 1
+        while j < len(lines) and not lines[j].startswith(fence):
+            j += 1
+        prev = lines[start - 1].strip() if start > 0 else ""
+        mk = MARK.search(prev)
+        out.append(Block(path, start + 1, lang, "\n".join(lines[start + 1:j]) + "\n",
+                         mk.group(1) if mk else None, (mk.group(2) or "") if mk else ""))
+        i = j + 1
+    return out
+
+
+def substitute(code: str, srv) -> str:
+    addr = srv.http_url.split("://", 1)[1]
+    return code.replace("127.0.0.1:8181", addr).replace("localhost:8181", addr)
+
+
+def statements(sql: str) -> list[str]:
+    """SQL statements of a block: split at semicolons that end a line; -- comments kept."""
+    out, cur = [], []
+    for line in sql.splitlines():
+        cur.append(line)
+        if line.rstrip().endswith(";"):
+            out.append("\n".join(cur).strip().rstrip(";"))
+            cur = []
+    rest = "\n".join(cur).strip()
+    if rest and not all(ln.strip().startswith("--") for ln in rest.splitlines()):
+        out.append(rest)
+    return [s for s in out if s]
+
+
+def run_block(b: Block, srv, cwd: Path, env: dict) -> None:
+    code = substitute(b.code, srv)
+    if b.lang in ("sh", "bash", "python"):
+        argv = ["bash", "-euo", "pipefail", "-c", code] if b.lang != "python" else [sys.executable, "-c", code]
+        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, (f"{b.where()}: {b.lang} block exited {p.returncode}\n--- block\n{code}"
+                                   f"--- stdout\n{p.stdout[-3000:]}\n--- stderr\n{p.stderr[-3000:]}")
+    elif b.lang == "lp":
+        body = "\n".join(re.sub(r"\s+#.*$", "", ln) for ln in code.splitlines() if ln.strip()) + "\n"
+        write_ok(srv, "default", body)
+    elif b.lang == "sql":
+        for stmt in statements(code):
+            r = requests.post(srv.http_url + "/api/v3/query_sql",
+                              json={"db": "default", "q": stmt, "format": "json"}, timeout=BLOCK_TIMEOUT)
+            if b.mark == "expect-error":
+                assert r.status_code >= 400, f"{b.where()}: expected an error, got {r.status_code}\n{stmt}"
+            else:
+                assert r.status_code == 200, f"{b.where()}: {r.status_code} {r.text[:2000]}\n--- statement\n{stmt}"
+
+
+def doc_ids():
+    return [str(p.relative_to(REPO)) for p in DOCS]
+
+
+def test_marks_give_reasons():
+    """A skipped block says why; a mark always sits on a block."""
+    for path in DOCS:
+        for b in blocks(path):
+            if b.mark == "skip":
+                assert len(b.reason) >= 10, f"{b.where()}: a skipped block needs a reason"
+        text = path.read_text().splitlines()
+        for n, line in enumerate(text):
+            if MARK.search(line):
+                assert n + 1 < len(text) and text[n + 1].startswith("```"), \
+                    f"{path.relative_to(REPO)}:{n + 1}: a docs-test mark must sit right above a fence"
+
+
+@pytest.mark.parametrize("path", DOCS, ids=doc_ids())
+def test_doc_commands_run(path, server, tmp_path, fletch_bin):
+    todo = [b for b in blocks(path) if b.lang in RUN_LANGS and b.mark != "skip"]
+    if not todo:
+        pytest.skip(f"{path.name} has no runnable blocks")
+    # A scratch checkout: the repository's directories linked in (so `python3
+    # scripts/x.py` and `bin/fletch` work as in a clone), and ./fletch-data the server's.
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    for name in ("scripts", "clients", "bench", "docs", "tests"):
+        if (REPO / name).exists():
+            (cwd / name).symlink_to(REPO / name)
+    (cwd / "bin").mkdir()
+    (cwd / "bin" / "fletch").symlink_to(Path(fletch_bin).resolve())
+    srv = server(data_dir=cwd / "fletch-data")
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(fletch_bin).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["REPO"] = str(REPO)
+    env["FLETCH_HOST"] = srv.http_url
+    env["MPLBACKEND"] = "Agg"
+    for b in todo:
+        run_block(b, srv, cwd, env)
