@@ -87,7 +87,7 @@ func New(st *storage.Engine, q *query.Engine, opts Options) *Server {
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256<<20),
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.authUnary), grpc.ChainStreamInterceptor(s.recoverStream, s.authStream))
 	flight.RegisterFlightServiceServer(s.grpc, &authedFlight{FlightServer: fs, s: s})
-	s.http = &http.Server{Handler: s.authHTTP(s.routes()), ReadHeaderTimeout: 30 * time.Second}
+	s.http = &http.Server{Handler: cors(s.authHTTP(s.routes())), ReadHeaderTimeout: 30 * time.Second}
 	s.registerMetrics()
 	return s
 }
