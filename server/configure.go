@@ -39,9 +39,9 @@ import (
 // configureRequest is the JSON body of POST/PUT configure/database and
 // POST configure/table.
 type configureRequest struct {
-	DB              string  `json:"db"`
-	RetentionPeriod *string `json:"retention_period"`
-	Table           string  `json:"table"`
+	DB              string   `json:"db"`
+	RetentionPeriod *string  `json:"retention_period"`
+	Table           string   `json:"table"`
 	Tags            []string `json:"tags"`
 	Fields          []struct {
 		Name string `json:"name"`
