@@ -156,7 +156,7 @@ type shaper struct {
 	timeTyp arrow.DataType
 }
 
-func newShaper(in *arrow.Schema, o *writeOptions) (*shaper, error) {
+func newShaper(in *arrow.Schema, o *writeOptions, known []string) (*shaper, error) {
 	s := &shaper{timeIdx: -1}
 	fields := slices.Clone(in.Fields())
 	name := o.timeName()
@@ -190,6 +190,13 @@ func newShaper(in *arrow.Schema, o *writeOptions) (*shaper, error) {
 			}
 			s.timeTyp = &arrow.TimestampType{Unit: unit, TimeZone: "UTC"}
 			f.Type = s.timeTyp
+		}
+	}
+	// Columns that are tags of the table already stay tags without --tags.
+	for _, tag := range known {
+		i := slices.IndexFunc(fields, func(f arrow.Field) bool { return f.Name == tag })
+		if i >= 0 && fields[i].Type.ID() == arrow.STRING {
+			fields[i].Metadata = arrow.NewMetadata([]string{catalog.MetaColumnType}, []string{catalog.MetaTag})
 		}
 	}
 	for _, tag := range o.tags {
@@ -275,7 +282,7 @@ func writeArrow(ctx context.Context, o *writeOptions, table string, rdr array.Re
 			}
 		}
 	}()
-	sh, err := newShaper(rdr.Schema(), o)
+	sh, err := newShaper(rdr.Schema(), o, existingTags(ctx, o, table))
 	if err != nil {
 		return 0, err
 	}
@@ -313,4 +320,25 @@ func writeArrow(ctx context.Context, o *writeOptions, table string, rdr array.Re
 		return a.rows, fmt.Errorf("send to %s: %w", o.host, sendErr)
 	}
 	return a.rows, nil
+}
+
+// existingTags returns the tag columns of database.table if it exists
+// (from system.tables), so a file's string column of that name is written
+// as the tag it is; nil when the table is new or can't be read.
+func existingTags(ctx context.Context, o *writeOptions, table string) []string {
+	b, err := o.call(ctx, "POST", "/api/v3/query_sql", nil, map[string]any{
+		"db": o.database, "format": "json",
+		"q":      "SELECT tags FROM system.tables WHERE database = $db AND table_name = $t",
+		"params": map[string]string{"db": o.database, "t": table},
+	})
+	if err != nil {
+		return nil
+	}
+	var rows []struct {
+		Tags []string `json:"tags"`
+	}
+	if json.Unmarshal(b, &rows) != nil || len(rows) != 1 {
+		return nil
+	}
+	return rows[0].Tags
 }

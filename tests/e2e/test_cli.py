@@ -215,6 +215,13 @@ def test_token_commands_wrap_token(server, fletch_bin):
     # The new token works at once against the running server.
     assert run("create", "database", "tok", token=secret).returncode == 0
     fails(run("create", "database", "tok2", token=secret, check=False), "HTTP 403")
+    # Writes carry the token too: over HTTP (line protocol) and Flight (CSV).
+    run("write", "-d", "tok", "-", stdin=f"m,host=a v=1i {T0}\n", token=secret)
+    run("write", "-d", "tok", "--format", "csv", "--table", "m", "-", stdin=f"time,host,v\n{T0 + 1},b,2\n", token=secret)
+    fails(run("write", "-d", "tok", "--format", "csv", "--table", "m", "-", stdin=f"time,host,v\n{T0},b,2\n", check=False),
+          "Unauthenticated")
+    got = run("query", "-d", "tok", "SELECT host, v FROM m ORDER BY time", token=secret).stdout
+    assert json.loads(got) == [{"host": "a", "v": 1}, {"host": "b", "v": 2}]
     fails(run("show", "databases", check=False), "HTTP 401")
     token_id = next(line.split()[0] for line in listing.splitlines() if " cli " in f" {line} ")
     run("delete", "token", *dd, token_id)
