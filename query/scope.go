@@ -87,6 +87,7 @@ func stripCatalog(ctx context.Context, c driver.Conn, query string) string {
 //	system.retention  one row per table with a retention period: database,
 //	    table_name, retention_seconds, cutoff (first visible time),
 //	    files_removed, rows_removed, bytes_removed (since start), last_run
+//	system.databases, system.views  see query/configure.go
 const systemSchema = "system"
 
 // systemTables rewrites references to Fletch's system tables. A scoped
@@ -103,6 +104,8 @@ func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) 
 		"parquet_files":      q.parquetFilesValues,
 		"queries":            q.queriesValues,
 		"problems":           q.problemsValues,
+		"databases":          q.databasesValues,
+		"views":              q.viewsValues,
 	}
 	tree, err := serializeSQL(ctx, c, query)
 	if err != nil || tree == nil {

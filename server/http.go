@@ -50,6 +50,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v3/backup", s.backup)
 	mux.HandleFunc("GET /api/v3/query_sql", s.querySQL)
 	mux.HandleFunc("POST /api/v3/query_sql", s.querySQL)
+	mux.HandleFunc("GET /api/v3/configure/database", s.showDatabases)
+	mux.HandleFunc("POST /api/v3/configure/database", s.createDatabase)
+	mux.HandleFunc("PUT /api/v3/configure/database", s.updateDatabase)
+	mux.HandleFunc("DELETE /api/v3/configure/database", s.deleteDatabase)
+	mux.HandleFunc("POST /api/v3/configure/table", s.createTable)
+	mux.HandleFunc("DELETE /api/v3/configure/table", s.deleteTable)
 	mux.HandleFunc("POST /write", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		s.writeLP(w, r, writeRequest{

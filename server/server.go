@@ -88,7 +88,7 @@ func New(st *storage.Engine, q *query.Engine, opts Options) *Server {
 		grpc.ChainUnaryInterceptor(s.requestUnary, s.recoverUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(s.requestStream, s.recoverStream, s.authStream))
 	flight.RegisterFlightServiceServer(s.grpc, &authedFlight{FlightServer: fs, s: s})
-	s.http = &http.Server{Handler: s.requestHTTP(s.authHTTP(s.routes())), ReadHeaderTimeout: 30 * time.Second}
+	s.http = &http.Server{Handler: s.requestHTTP(cors(s.authHTTP(s.routes()))), ReadHeaderTimeout: 30 * time.Second}
 	s.registerMetrics()
 	return s
 }

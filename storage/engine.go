@@ -250,6 +250,14 @@ func (e *Engine) replay() error {
 			_, err = e.applyDelete(context.Background(), db, table, pred)
 			return err
 		}
+		if len(payload) > 0 && payload[0] == dropDatabaseRecordVersion {
+			db, err := decodeDropDatabaseRecord(payload)
+			if err != nil {
+				return fmt.Errorf("replay WAL record %d: %w", seq, err)
+			}
+			records++
+			return e.applyDropDatabase(context.Background(), db)
+		}
 		if len(payload) > 0 && payload[0] == dropRecordVersion {
 			db, table, err := decodeDropRecord(payload)
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,7 +23,8 @@ import (
 
 func main() {
 	if err := rootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "fletch:", err)
+		// One line, whatever the server's message held (DuckDB's span several).
+		fmt.Fprintln(os.Stderr, "fletch:", strings.Join(strings.Fields(err.Error()), " "))
 		os.Exit(1)
 	}
 }
@@ -34,7 +36,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), queryCmd(), backupCmd(), restoreCmd(), tokenCmd(), versionCmd())
+	root.AddCommand(serveCmd(), queryCmd(), writeCmd(), createCmd(), deleteCmd(), showCmd(), backupCmd(), restoreCmd(), tokenCmd(), versionCmd())
 	return root
 }
 

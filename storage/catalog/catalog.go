@@ -396,3 +396,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// DropDatabase removes db with its tables, views and materialized views
+// from the catalog (saved before it returns); a missing db is ErrNotFound.
+// The caller (storage.Engine.DropDatabase) has removed the tables' data.
+func (c *Catalog) DropDatabase(db string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.dbs[db]
+	if !ok {
+		return fmt.Errorf("%w: database %q", ErrNotFound, db)
+	}
+	delete(c.dbs, db)
+	if err := c.saveLocked(); err != nil {
+		c.dbs[db] = d // keep memory and disk in agreement
+		return err
+	}
+	return nil
+}

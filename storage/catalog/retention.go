@@ -118,3 +118,14 @@ func ParseRetention(s string) (time.Duration, error) {
 	}
 	return total, nil
 }
+
+// DatabaseRetention returns db's default retention period (0: forever, or
+// no such database).
+func (c *Catalog) DatabaseRetention(db string) time.Duration {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if d, ok := c.dbs[db]; ok {
+		return d.Retention
+	}
+	return 0
+}
