@@ -34,6 +34,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), queryCmd(), backupCmd(), restoreCmd(), tokenCmd(), versionCmd())
+	root.AddCommand(healthCmd()) // cmd/fletch/health.go: container health checks
 	return root
 }
 
