@@ -14,7 +14,9 @@ to the path [database, measurement]. The arrow parser handles TSBS's output, whi
 no escapes or string fields; anything else stops it with the line number.
 
 The file is streamed (gzip or plain), never held whole; progress every 5 s and a rows/s
-summary go to stderr. --writers bodies are in flight at once (default 2).
+summary go to stderr. --writers requests are in flight at once (default 4); each line goes
+to the writer of its series, so a series is written in file order and a repeated point
+keeps the file's last value.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ import argparse
 import gzip
 import json
 import sys
-import threading
 import time
-from pathlib import Path
+import zlib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -49,19 +51,13 @@ def open_lines(path: Path):
                 yield ln
 
 
-def batches(lines, size: int, limit: int | None):
-    """Lists of up to `size` lines; at most `limit` lines in all (None: every line)."""
-    batch, n = [], 0
-    for ln in lines:
-        if limit is not None and n >= limit:
-            break
-        batch.append(ln)
-        n += 1
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def lane(line: bytes, lanes: int) -> int:
+    """The writer a line goes to: by its series key (measurement and tags), so every
+    point of a series is written in file order by one writer, and a point the file
+    repeats keeps its last value (last write wins) whatever --writers is."""
+    if lanes == 1:
+        return 0
+    return zlib.crc32(line[:line.find(b" ")]) % lanes
 
 
 # -- line protocol -> Arrow ---------------------------------------------------------------------
@@ -114,10 +110,11 @@ class _Table:
         return pa.table(cols)
 
 
-def parse_arrow(lines: list[bytes], first_line: int) -> dict:
-    """{measurement: pyarrow.Table} for a batch of TSBS lines."""
+def parse_arrow(lines: list[bytes], numbers: list[int]) -> dict:
+    """{measurement: pyarrow.Table} for a batch of TSBS lines (numbers: their line
+    numbers in the file, for errors)."""
     tables: dict[str, _Table] = {}
-    for n, ln in enumerate(lines, first_line):
+    for n, ln in zip(numbers, lines):
         if b"\\" in ln:
             raise ValueError(f"line {n}: escapes are not handled by --protocol arrow; use --protocol lp")
         parts = ln.split(b" ")
@@ -142,33 +139,24 @@ def parse_arrow(lines: list[bytes], first_line: int) -> dict:
 
 
 class ArrowWriter:
-    """DoPut per measurement per batch from `writers` threads, each with its own
-    Flight client; the server acknowledges a stream once its rows are fsynced."""
+    """DoPuts from one thread, in the order sent, on one Flight client: one stream per
+    measurement per batch, acknowledged once its rows are fsynced."""
 
-    def __init__(self, host: str, token: str | None, database: str, writers: int):
+    def __init__(self, host: str, token: str | None, database: str):
         import pyarrow.flight as flight
 
         self.flight = flight
-        self.url = host.replace("https://", "grpc+tls://").replace("http://", "grpc://")
+        self.client = flight.connect(host.replace("https://", "grpc+tls://").replace("http://", "grpc://"))
         self.db = database
         self.opts = flight.FlightCallOptions(
             headers=[(b"authorization", f"Bearer {token}".encode())] if token else [], timeout=300)
-        self.local = threading.local()
-        self.pool = ThreadPoolExecutor(writers)
+        self.pool = ThreadPoolExecutor(1)
         self.pending = []
-        self.writers = writers
         self.lines = 0
-        self.lock = threading.Lock()
 
-    def _client(self):
-        c = getattr(self.local, "client", None)
-        if c is None:
-            c = self.local.client = self.flight.connect(self.url)
-        return c
-
-    def _put(self, lines: list[bytes], first_line: int) -> None:
-        for meas, tbl in parse_arrow(lines, first_line).items():
-            w, r = self._client().do_put(self.flight.FlightDescriptor.for_path(self.db, meas), tbl.schema, self.opts)
+    def _put(self, lines: list[bytes], numbers: list[int]) -> None:
+        for meas, tbl in parse_arrow(lines, numbers).items():
+            w, r = self.client.do_put(self.flight.FlightDescriptor.for_path(self.db, meas), tbl.schema, self.opts)
             w.write_table(tbl)
             w.done_writing()
             meta = r.read()
@@ -176,10 +164,9 @@ class ArrowWriter:
             got = json.loads(meta.to_pybytes()).get("rows") if meta is not None else None
             if got != tbl.num_rows:
                 raise RuntimeError(f"DoPut to {self.db}.{meas} acknowledged {got} rows of {tbl.num_rows}")
-        with self.lock:
-            self.lines += len(lines)
+        self.lines += len(lines)
 
-    def send(self, lines: list[bytes], first_line: int) -> None:
+    def send(self, lines: list[bytes], numbers: list[int]) -> None:
         still = []
         for f in self.pending:
             if f.done():
@@ -187,9 +174,9 @@ class ArrowWriter:
             else:
                 still.append(f)
         self.pending = still
-        while len(self.pending) >= 2 * self.writers:
+        while len(self.pending) >= 2:
             self.pending.pop(0).result()
-        self.pending.append(self.pool.submit(self._put, lines, first_line))
+        self.pending.append(self.pool.submit(self._put, lines, numbers))
 
     def close(self) -> None:
         try:
@@ -197,6 +184,24 @@ class ArrowWriter:
                 f.result()
         finally:
             self.pool.shutdown()
+            self.client.close()
+
+
+class LPLane:
+    """One ordered line-protocol writer (fletch_write.LPWriter with one thread)."""
+
+    def __init__(self, host: str, token: str | None, database: str):
+        self.w = LPWriter(host, token, database, writers=1)
+
+    @property
+    def lines(self) -> int:
+        return self.w.lines
+
+    def send(self, lines: list[bytes], _numbers: list[int]) -> None:
+        self.w.send(b"\n".join(lines) + b"\n", len(lines))
+
+    def close(self) -> None:
+        self.w.close()
 
 
 def main(argv=None) -> int:
@@ -207,7 +212,7 @@ def main(argv=None) -> int:
                    help="lp: HTTP /api/v3/write_lp; arrow: Flight DoPut (default lp)")
     p.add_argument("--limit", type=int, default=None, help="load only the first N lines")
     p.add_argument("--batch-lines", type=int, default=DEFAULT_BATCH_LINES, help=f"lines per request (default {DEFAULT_BATCH_LINES})")
-    p.add_argument("--writers", type=int, default=2, help="requests in flight at once (default 2)")
+    p.add_argument("--writers", type=int, default=4, help="requests in flight at once (default 4, as bench/run.py)")
     add_connection_args(p, "tsbs")
     args = p.parse_args(argv)
     if args.batch_lines < 1 or args.writers < 1:
@@ -216,28 +221,47 @@ def main(argv=None) -> int:
         p.error(f"--file {args.file}: no such file")
     host = resolve_host(args.host)
 
-    if args.protocol == "lp":
-        lpw = LPWriter(host, args.token, args.database, args.writers)
-        send = lambda b, _first: lpw.send(b"\n".join(b) + b"\n", len(b))  # noqa: E731
-        close, done = lpw.close, lambda: lpw.lines  # noqa: E731
-    else:
-        aw = ArrowWriter(host, args.token, args.database, args.writers)
-        send, close, done = aw.send, aw.close, lambda: aw.lines  # noqa: E731
+    make = LPLane if args.protocol == "lp" else ArrowWriter
+    lanes = [make(host, args.token, args.database) for _ in range(args.writers)]
+    batch: list[list[bytes]] = [[] for _ in lanes]
+    numbers: list[list[int]] = [[] for _ in lanes]
+
+    def done() -> int:
+        return sum(w.lines for w in lanes)
 
     t0 = time.perf_counter()
     last = t0
     read = 0
+    loaded = False
     try:
-        for b in batches(open_lines(args.file), args.batch_lines, args.limit):
-            send(b, read + 1)
-            read += len(b)
-            now = time.perf_counter()
-            if now - last >= PROGRESS_SECONDS:
-                print(f"tsbs_load: {done():,} lines acknowledged, {read:,} read, "
-                      f"{done() / (now - t0):,.0f} rows/s", file=sys.stderr, flush=True)
-                last = now
+        for ln in open_lines(args.file):
+            if args.limit is not None and read >= args.limit:
+                break
+            read += 1
+            i = lane(ln, len(lanes))
+            batch[i].append(ln)
+            numbers[i].append(read)
+            if len(batch[i]) >= args.batch_lines:
+                lanes[i].send(batch[i], numbers[i])
+                batch[i], numbers[i] = [], []
+                now = time.perf_counter()
+                if now - last >= PROGRESS_SECONDS:
+                    print(f"tsbs_load: {done():,} lines acknowledged, {read:,} read, "
+                          f"{done() / (now - t0):,.0f} rows/s", file=sys.stderr, flush=True)
+                    last = now
+        for i, w in enumerate(lanes):
+            if batch[i]:
+                w.send(batch[i], numbers[i])
+        loaded = True
     finally:
-        close()
+        errors = []
+        for w in lanes:
+            try:
+                w.close()
+            except Exception as e:  # noqa: BLE001 — every lane is closed, the first error raised
+                errors.append(e)
+        if errors and loaded:
+            raise errors[0]
     secs = time.perf_counter() - t0
     print(rate_summary(f"tsbs_load: {args.file.name} via {args.protocol} to {host} database {args.database}",
                        done(), secs), file=sys.stderr)

@@ -184,7 +184,7 @@ def test_tsbs_load_iot_arrow_equals_line_protocol(authed):
     n = 4000
     for protocol in ("lp", "arrow"):
         run_script("tsbs_load.py", "--file", TSBS_IOT, "--protocol", protocol, "--limit", n,
-                   "--batch-lines", 1500, "--host", srv.http_url, "--token", token, "--database", f"iot_{protocol}")
+                   "--batch-lines", 300, "--writers", 4, "--host", srv.http_url, "--token", token, "--database", f"iot_{protocol}")
     lines = head_lines(TSBS_IOT, n)
     keys = {}
     for ln in lines:
