@@ -11,7 +11,8 @@
 # scripts/docker_build_check.sh runs the build stage's steps and the runtime checks
 # outside Docker (tests/e2e/test_docker_build.py).
 
-# go.mod says `go 1.26`; the build stage's Go must be at least that.
+# go.mod says `go 1.26`; the build stage's Go must be at least that. Build and runtime
+# are both Debian bookworm, so the binary asks for no newer glibc than the runtime has.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
