@@ -36,7 +36,8 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), queryCmd(), writeCmd(), createCmd(), deleteCmd(), showCmd(), backupCmd(), restoreCmd(), tokenCmd(), versionCmd())
+	root.AddCommand(serveCmd(), queryCmd(), writeCmd(), createCmd(), deleteCmd(), showCmd(),
+		backupCmd(), restoreCmd(), tokenCmd(), healthCmd(), versionCmd())
 	return root
 }
 
