@@ -246,6 +246,15 @@ func v2Code(status int) string {
 		return "not found"
 	case http.StatusRequestEntityTooLarge:
 		return "request too large"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported media type"
+	case http.StatusTooManyRequests:
+		return "too many requests"
+	case http.StatusServiceUnavailable, http.StatusInsufficientStorage, http.StatusGatewayTimeout:
+		// v2 has no code of its own for a full disk or a timeout.
+		return "unavailable"
 	}
 	return "internal error"
 }
