@@ -1,4 +1,4 @@
-"""Every command in README.md and docs/*.md runs, so the docs can't rot.
+"""Every command in README.md, docs/*.md and clients/*/README.md runs, so the docs can't rot.
 
 Each Markdown file gets its own server (real binary, free loopback port, no auth) whose
 data directory is ./fletch-data in a scratch working directory, and its fenced blocks run
@@ -7,15 +7,24 @@ in order:
 - ```sh / ```bash: run by `bash -euo pipefail` in the scratch directory (which links the
   repository's scripts/, clients/, bench/, docs/ and tests/, and has bin/fletch), with
   bin/ first on PATH (so `fletch ...` is the binary under test), the repository in $REPO,
-  and FLETCH_HOST pointing at the server. Must exit 0.
+  and FLETCH_HOST pointing at the server. Must exit 0; curl runs with --fail-with-body,
+  so an HTTP error status fails the block too.
 - ```python: run by python3 in the scratch directory. Must exit 0.
-- ```lp: line protocol, written to database `default` (a trailing `# ...` on a line is an
+- ```lp: line protocol, written to the file's database (a trailing `# ...` on a line is an
   annotation for the reader and is cut off first).
-- ```sql: each statement run through the HTTP query API on database `default`. Must
+- ```sql: each statement run through the HTTP query API on the file's database. Must
   succeed, unless the block is marked expect-error.
+
+The file's database is `default`, or NAME if the file contains
+`<!-- docs-test: database NAME -->`.
 
 Everywhere, `127.0.0.1:8181` and `localhost:8181` become the server's address and
 `$REPO/` paths resolve. Other fences (```text, ```json, ```yaml, plain ```) are prose.
+
+A file containing `<!-- docs-test: auth -->` gets a server with auth on, and FLETCH_TOKEN
+holds its admin token; otherwise the server runs with --without-auth (FLETCH_TOKEN is set
+to a placeholder, which such a server ignores). Blocks of one file share a terminal: what
+one sh block exports, later blocks see.
 
 A block can be marked by an HTML comment on the line before it:
 `<!-- docs-test: skip: REASON -->` (not run: the reason must say what runs it instead or
@@ -37,9 +46,11 @@ import requests
 from fletch_client import write_ok
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md"))
+DOCS = [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md")) + sorted(REPO.glob("clients/*/README.md"))
 RUN_LANGS = {"sh", "bash", "python", "lp", "sql"}
 BLOCK_TIMEOUT = 300  # seconds per block
+AUTH_MARK = "<!-- docs-test: auth -->"
+DB_MARK = re.compile(r"<!--\s*docs-test:\s*database\s+(\S+)\s*-->")
 MARK = re.compile(r"<!--\s*docs-test:\s*(skip|expect-error)\s*(?::\s*(.*?))?\s*-->")
 
 
@@ -94,18 +105,26 @@ def statements(sql: str) -> list[str]:
 def run_block(b: Block, srv, cwd: Path, env: dict) -> None:
     code = substitute(b.code, srv)
     if b.lang in ("sh", "bash", "python"):
-        argv = ["bash", "-euo", "pipefail", "-c", code] if b.lang != "python" else [sys.executable, "-c", code]
-        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT,
-                           stdin=subprocess.DEVNULL)
+        # One terminal per file: what a block exports, later blocks see.
+        envfile = cwd.parent / "exports.sh"
+        envfile.touch()
+        if b.lang == "python":
+            env = dict(env, DOCS_TEST_CODE=code)
+            script = f'source "{envfile}"\nexec "{sys.executable}" -c "$DOCS_TEST_CODE"\n'
+        else:
+            script = f'source "{envfile}"\n{code}\nexport -p > "{envfile}"\n'
+        p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
+                           text=True, timeout=BLOCK_TIMEOUT, stdin=subprocess.DEVNULL)
         assert p.returncode == 0, (f"{b.where()}: {b.lang} block exited {p.returncode}\n--- block\n{code}"
                                    f"--- stdout\n{p.stdout[-3000:]}\n--- stderr\n{p.stderr[-3000:]}")
     elif b.lang == "lp":
         body = "\n".join(re.sub(r"\s+#.*$", "", ln) for ln in code.splitlines() if ln.strip()) + "\n"
-        write_ok(srv, "default", body)
+        write_ok(srv, env["DOCS_TEST_DATABASE"], body)
     elif b.lang == "sql":
         for stmt in statements(code):
             r = requests.post(srv.http_url + "/api/v3/query_sql",
-                              json={"db": "default", "q": stmt, "format": "json"}, timeout=BLOCK_TIMEOUT)
+                              json={"db": env["DOCS_TEST_DATABASE"], "q": stmt, "format": "json"},
+                              timeout=BLOCK_TIMEOUT)
             if b.mark == "expect-error":
                 assert r.status_code >= 400, f"{b.where()}: expected an error, got {r.status_code}\n{stmt}"
             else:
@@ -143,11 +162,18 @@ def test_doc_commands_run(path, server, tmp_path, fletch_bin):
             (cwd / name).symlink_to(REPO / name)
     (cwd / "bin").mkdir()
     (cwd / "bin" / "fletch").symlink_to(Path(fletch_bin).resolve())
-    srv = server(data_dir=cwd / "fletch-data")
+    auth = AUTH_MARK in path.read_text()
+    srv = server(data_dir=cwd / "fletch-data", auth=auth)
     env = dict(os.environ)
+    m = DB_MARK.search(path.read_text())
+    env["DOCS_TEST_DATABASE"] = m.group(1) if m else "default"
+    env["FLETCH_TOKEN"] = srv.admin_token if auth else "fletch_unused_without_auth"
     env["PATH"] = f"{Path(fletch_bin).parent}{os.pathsep}{env.get('PATH', '')}"
     env["REPO"] = str(REPO)
     env["FLETCH_HOST"] = srv.http_url
     env["MPLBACKEND"] = "Agg"
+    # curl fails on an HTTP error status, so a doc whose request went stale fails here.
+    (tmp_path / ".curlrc").write_text("fail-with-body\n")
+    env["CURL_HOME"] = str(tmp_path)
     for b in todo:
         run_block(b, srv, cwd, env)
