@@ -49,8 +49,8 @@ func (e *Engine) DropDatabase(ctx context.Context, db string) error {
 	defer e.persistMu.Unlock()
 	e.rotateMu.Lock()
 	defer e.rotateMu.Unlock()
-	if _, err := e.wal.Append(encodeDropDatabaseRecord(db), true); err != nil {
-		return fmt.Errorf("append WAL: %w", err)
+	if _, err := e.appendWAL(encodeDropDatabaseRecord(db), true); err != nil {
+		return err
 	}
 	return e.applyDropDatabase(ctx, db)
 }
