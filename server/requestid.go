@@ -14,8 +14,9 @@ import (
 )
 
 // Every request gets an id (the client's X-Request-Id / x-request-id if it
-// sends a sane one), echoed back in the response header and carried in the
-// context, so each log line written for the request has request_id=<id>.
+// sends a sane one), echoed back in the response header (on gRPC only when
+// the client sent one) and carried in the context, so each log line written
+// for the request has request_id=<id>.
 // One line per request is logged: at debug level normally, at warn level for
 // server errors (HTTP 5xx; gRPC Internal, Unknown, DataLoss).
 
@@ -67,7 +68,12 @@ func (s *Server) grpcRequestID(ctx context.Context, setHeader func(metadata.MD))
 		}
 	}
 	id := reqid.FromClient(v)
-	setHeader(metadata.Pairs(reqid.MetadataKey, id))
+	if id == v {
+		// Echoed only to a client that sent one: ADBC's Flight SQL driver
+		// (1.13) drops an error's gRPC code (vendor code) when the response
+		// carries any header or trailer metadata.
+		setHeader(metadata.Pairs(reqid.MetadataKey, id))
+	}
 	return reqid.With(ctx, id)
 }
 
