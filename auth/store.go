@@ -125,11 +125,16 @@ func (s *Store) Verify(token string) (Principal, error) {
 	if now.Sub(time.Unix(0, s.lastCheck.Load())) >= s.opts.RecheckInterval {
 		s.refresh()
 	}
-	if p, ok := s.snap.Load().find(sum); ok {
+	snap := s.snap.Load()
+	if p, ok := snap.find(sum); ok {
 		return p, nil
 	}
-	if s.refresh() {
-		if p, ok := s.snap.Load().find(sum); ok {
+	// Look again whenever the snapshot changed since the miss, whoever
+	// installed it: a concurrent Verify may have reloaded the file first, and
+	// then this refresh finds nothing new.
+	s.refresh()
+	if cur := s.snap.Load(); cur != snap {
+		if p, ok := cur.find(sum); ok {
 			return p, nil
 		}
 	}

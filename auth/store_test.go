@@ -159,6 +159,34 @@ func TestStore_Verify_SeesTokenCreatedByAnotherProcess(t *testing.T) {
 	require.Equal(t, "newer", p.Name)
 }
 
+// Regression: concurrent first uses of a token another process just made.
+// One Verify reloaded the file; the others, having missed in the old
+// snapshot, found the file unchanged since that reload and answered
+// ErrInvalidToken (a loader with 4 writers saw 401s).
+func TestStore_Verify_ConcurrentMissesAllSeeNewToken(t *testing.T) {
+	for range 20 {
+		dir := t.TempDir()
+		clock := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		server := openTestStore(t, dir, clock)
+		secret, _, err := openTestStore(t, dir, nil).Create("new", "db", PermWrite)
+		require.NoError(t, err)
+		const callers = 8
+		errs := make(chan error, callers)
+		start := make(chan struct{})
+		for range callers {
+			go func() {
+				<-start
+				_, err := server.Verify(secret)
+				errs <- err
+			}()
+		}
+		close(start)
+		for range callers {
+			require.NoError(t, <-errs)
+		}
+	}
+}
+
 func TestStore_Verify_DeletedTokenStopsAfterRecheckInterval(t *testing.T) {
 	dir := t.TempDir()
 	clock := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
