@@ -163,6 +163,9 @@ def main() -> int:
             time.sleep(0.5)
         elapsed = time.monotonic() - start
         srv.stop()
+        log = (Path(d) / "fletch.log").read_text(errors="replace")
+        persists = log.count(" msg=persisted ")
+        compactions = log.count(" msg=compacted ")
 
     lat = sorted(latencies)
     p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
@@ -174,6 +177,7 @@ def main() -> int:
         "query_p50_ms": round(p(0.50), 1), "query_p99_ms": round(p(0.99), 1),
         "query_mean_ms": round(statistics.mean(lat) * 1000, 1) if lat else None,
         "peak_rss_mb": round(peak / 2**20), "rss_cap_mb": round(MEM_CAP / 2**20),
+        "persists": persists, "compaction_passes": compactions,
         "backpressure_retries": stats["backpressure_retries"],
         "errors": len(errors),
     }, indent=1))
