@@ -27,7 +27,7 @@ import pyarrow.flight as flight
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from fletch_client import adbc_connect  # noqa: E402
+from fletch_client import adbc_connect, grpc_code  # noqa: E402
 from fletch_server import FletchServer, fletch_binary  # noqa: E402
 
 DURATION = float(os.environ.get("LOADTEST_SECONDS", "600"))
@@ -37,6 +37,7 @@ QUERY_MEM = 1 << 30
 MEM_CAP = 3 * BUFFER_MAX + QUERY_MEM + (512 << 20)  # buffers, queries, runtime slack
 DB = "load"
 HOSTS = 200
+RETRY_FOR = 30.0  # seconds a writer keeps retrying one batch through back-pressure
 
 
 def rss_bytes(pid: int) -> int:
@@ -51,12 +52,21 @@ def main() -> int:
     stop = time.monotonic() + DURATION
     errors: list[str] = []
     lock = threading.Lock()
-    stats = {"lp_rows": 0, "arrow_rows": 0, "queries": 0}
+    stats = {"lp_rows": 0, "arrow_rows": 0, "queries": 0, "backpressure_retries": 0}
     latencies: list[float] = []
 
     def fail(msg):
         with lock:
             errors.append(msg)
+
+    def backpressure(since: float, wait: float) -> bool:
+        """Count one retry and sleep; False once the batch has been refused for RETRY_FOR."""
+        if time.monotonic() - since > RETRY_FOR:
+            return False
+        with lock:
+            stats["backpressure_retries"] += 1
+        time.sleep(wait)
+        return True
 
     with tempfile.TemporaryDirectory() as d:
         srv = FletchServer(fletch_binary(), Path(d) / "data", Path(d) / "fletch.log",
@@ -71,7 +81,17 @@ def main() -> int:
                 now = time.time_ns()
                 body = "\n".join(f"cpu,host=h{rnd.randrange(HOSTS)},w=lp{n} usage={rnd.random() * 100},n={i}i {now + i}"
                                  for i in range(5000))
-                r = s.post(srv.http_url + "/api/v2/write", params={"bucket": DB, "precision": "ns"}, data=body, timeout=60)
+                since = time.monotonic()
+                while True:
+                    r = s.post(srv.http_url + "/api/v2/write", params={"bucket": DB, "precision": "ns"}, data=body, timeout=60)
+                    if r.status_code != 429:
+                        break
+                    try:
+                        wait = float(r.headers.get("Retry-After", "1"))
+                    except ValueError:
+                        wait = 1.0
+                    if not backpressure(since, wait):
+                        break
                 if r.status_code != 204:
                     fail(f"lp write: {r.status_code} {r.text[:200]}")
                     continue
@@ -89,16 +109,21 @@ def main() -> int:
                     "temp": pa.array([rnd.random() * 40 for _ in range(rows)]),
                     "time": pa.array([now + i for i in range(rows)], pa.timestamp("ns", tz="UTC")),
                 })
-                try:
-                    w, r = client.do_put(flight.FlightDescriptor.for_path(DB, "sensor"), t.schema)
-                    w.write_table(t)
-                    w.done_writing()
-                    r.read()
-                    w.close()
-                    with lock:
-                        stats["arrow_rows"] += rows
-                except Exception as e:  # noqa: BLE001
-                    fail(f"doput: {e}")
+                since = time.monotonic()
+                while True:
+                    try:
+                        w, r = client.do_put(flight.FlightDescriptor.for_path(DB, "sensor"), t.schema)
+                        w.write_table(t)
+                        w.done_writing()
+                        r.read()
+                        w.close()
+                        with lock:
+                            stats["arrow_rows"] += rows
+                    except Exception as e:  # noqa: BLE001
+                        if grpc_code(e) == "RESOURCE_EXHAUSTED" and backpressure(since, 1.0):
+                            continue
+                        fail(f"doput: {e}")
+                    break
 
         queries = [
             "SELECT host, max(usage) FROM cpu WHERE time >= now() - INTERVAL '1 minute' GROUP BY host",
@@ -138,6 +163,9 @@ def main() -> int:
             time.sleep(0.5)
         elapsed = time.monotonic() - start
         srv.stop()
+        log = (Path(d) / "fletch.log").read_text(errors="replace")
+        persists = log.count(" msg=persisted ")
+        compactions = log.count(" msg=compacted ")
 
     lat = sorted(latencies)
     p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
@@ -149,6 +177,8 @@ def main() -> int:
         "query_p50_ms": round(p(0.50), 1), "query_p99_ms": round(p(0.99), 1),
         "query_mean_ms": round(statistics.mean(lat) * 1000, 1) if lat else None,
         "peak_rss_mb": round(peak / 2**20), "rss_cap_mb": round(MEM_CAP / 2**20),
+        "persists": persists, "compaction_passes": compactions,
+        "backpressure_retries": stats["backpressure_retries"],
         "errors": len(errors),
     }, indent=1))
     for e in errors[:20]:

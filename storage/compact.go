@@ -2,38 +2,71 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
-
-	"github.com/fletchdb/fletch/internal/metrics"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fletchdb/fletch/internal/metrics"
+	"github.com/fletchdb/fletch/storage/catalog"
 )
 
 // Compaction. Each persist adds a file per table and UTC day it touched, so
 // a day written in order collects one file per persist. Compaction merges a
-// day's files into one, sorted by series key then time and deduplicated as
-// persistence does (per field, the non-null value of the latest write).
+// run of a day's files into one, sorted by series key then time and
+// deduplicated as persistence does (per field, the non-null value of the
+// latest write, files ranked by their MaxSeq).
 //
-// The merge runs inside DuckDB: COPY (SELECT ... ORDER BY ...) TO a
-// temporary Parquet file in the day's directory. DuckDB streams the scan,
-// sorts externally (spilling to <data>/tmp past its memory limit) and writes
-// row groups as they fill, so memory stays bounded whatever the day's size.
-// The new file becomes live, and the old ones stop being live, by one atomic
-// manifest save; a crash before it leaves the new file unlisted (removed on
-// start), a crash after it leaves the old ones unlisted. Compaction holds
-// the persist lock, so persist, retention and DROP TABLE never see a
-// half-done swap.
+// It runs in its own goroutine (compactLoop), not the persister's, and
+// holds the persist lock only for the swap, so persistence goes on while a
+// day is merged:
+//
+//  1. snapshot the day's files (under e.mu) and pin them, so the retirer
+//     does not delete them under the reading DuckDB (see retire.go);
+//  2. reserve a file id (under persistMu, so no persist in flight hands out
+//     the same id from its manifest copy);
+//  3. merge, unlocked: COPY (SELECT ... ORDER BY ...) TO a temporary
+//     Parquet file in the day's directory, fsync, rename. DuckDB streams the
+//     scan, sorts externally (spilling to <data>/tmp past its memory limit)
+//     and writes row groups as they fill, so memory stays bounded whatever
+//     the day's size;
+//  4. swap, under persistMu and e.mu: if every input is still live in the
+//     manifest, one atomic manifest save drops them and lists the new file;
+//     if any is gone (a persist merged the dirty day, a DELETE rewrote it,
+//     retention or DROP removed it), the new file is deleted and the day
+//     skipped until the next pass.
+//
+// A crash before the save leaves the new file unlisted (removed on start), a
+// crash after it leaves the old ones unlisted. Persist, retention, DELETE
+// and DROP hold persistMu for their whole manifest update, so none of them
+// ever sees a half-done swap, nor does the swap overwrite their update.
 
-// CompactionPolicy decides which days are compacted.
+// CompactionPolicy decides which of a day's files are compacted.
+//
+// A day's files are ordered by MaxSeq (persist order). Queries rank a
+// file's rows by its MaxSeq, so a merged set must be a contiguous run in
+// that order: merging two files around an unmerged one would lift the
+// older file's rows above the middle one's. So compaction only ever merges
+// a suffix (the newest files), or the whole day:
+//
+//   - a day still being written: walk from the newest file back, adding up
+//     bytes, and stop at the first file larger than the sum of the newer
+//     ones; merge that suffix if it has MinFiles files or more. Persists of
+//     equal size then merge like a binary counter (8 small files into one,
+//     eight more into a second, which joins the first once as big), so a
+//     byte is rewritten about log2(files) times over the day, not once per
+//     compaction as when the whole day is merged each time;
+//   - a closed day (ClosedAfter past its end) with two or more files is
+//     merged whole.
 type CompactionPolicy struct {
-	// MinFiles is the number of files at which a day still being written is
-	// compacted. Default 8.
+	// MinFiles is the number of files the newest run of a day still being
+	// written must have to be merged. Default 8.
 	MinFiles int
 	// ClosedAfter is how long after a day's end it counts as closed; a
-	// closed day with two or more files is compacted. Default 1 h.
+	// closed day with two or more files is merged whole. Default 1 h.
 	ClosedAfter time.Duration
 }
 
@@ -46,11 +79,42 @@ func (p *CompactionPolicy) ensureDefaults() {
 	}
 }
 
+// selectFiles returns the files of one day to merge (sorted by MaxSeq),
+// or nil: see CompactionPolicy.
+func (p CompactionPolicy) selectFiles(files []ParquetFile, closed bool) []ParquetFile {
+	if len(files) < 2 {
+		return nil
+	}
+	sorted := append([]ParquetFile(nil), files...)
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].MaxSeq != sorted[j].MaxSeq {
+			return sorted[i].MaxSeq < sorted[j].MaxSeq
+		}
+		return sorted[i].ID < sorted[j].ID
+	})
+	if closed {
+		return sorted
+	}
+	start := len(sorted) - 1
+	newer := sorted[start].Bytes
+	for start > 0 && sorted[start-1].Bytes <= newer {
+		start--
+		newer += sorted[start].Bytes
+	}
+	if len(sorted)-start < p.MinFiles {
+		return nil
+	}
+	return sorted[start:]
+}
+
 // CompactionStats is what Compact did.
 type CompactionStats struct {
 	Days, FilesIn, FilesOut int
 	BytesIn, BytesOut       int64
 	RowsIn, RowsOut         int64
+	// Skipped counts days whose merge was discarded because one of its
+	// input files stopped being live meanwhile.
+	Skipped int
 }
 
 type dayKey struct {
@@ -58,14 +122,38 @@ type dayKey struct {
 	day       int64
 }
 
-// Compact merges the files of every day the policy selects. It returns
-// what it did; an error stops it at the day that failed (earlier days stay
-// compacted, that day keeps its files).
+func (k dayKey) String() string {
+	return fmt.Sprintf("%s.%s %s", k.db, k.table, time.Unix(0, k.day*nsPerDay).UTC().Format(dayLayout))
+}
+
+// compactLoop runs Compact every Options.CompactionInterval until ctx (which
+// Close cancels) is done.
+func (e *Engine) compactLoop(ctx context.Context) {
+	defer close(e.compactDone)
+	tick := time.NewTicker(e.opts.CompactionInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, err := e.Compact(ctx, e.opts.Compaction); err != nil && ctx.Err() == nil {
+			e.log.Error("compaction", "err", err)
+		}
+	}
+}
+
+// Compact merges the files the policy selects, one run per table and day.
+// Persists, deletes and retention go on meanwhile; a day whose inputs one
+// of them replaced is skipped (CompactionStats.Skipped). It returns what it
+// did; an error stops it at the day that failed (earlier days stay
+// compacted, that day keeps its files). Calls are serialized.
 func (e *Engine) Compact(ctx context.Context, policy CompactionPolicy) (CompactionStats, error) {
 	policy.ensureDefaults()
+	e.compactMu.Lock()
+	defer e.compactMu.Unlock()
 	var st CompactionStats
-	e.persistMu.Lock()
-	defer e.persistMu.Unlock()
 	e.mu.Lock()
 	groups := map[dayKey][]ParquetFile{}
 	for _, f := range e.manifest.Files {
@@ -74,10 +162,12 @@ func (e *Engine) Compact(ctx context.Context, policy CompactionPolicy) (Compacti
 	}
 	e.mu.Unlock()
 	now := e.opts.Now().UnixNano()
+	selected := map[dayKey][]ParquetFile{}
 	var keys []dayKey
 	for k, files := range groups {
 		closed := (k.day+1)*nsPerDay+int64(policy.ClosedAfter) <= now
-		if len(files) >= policy.MinFiles || (closed && len(files) >= 2) {
+		if sel := policy.selectFiles(files, closed); sel != nil {
+			selected[k] = sel
 			keys = append(keys, k)
 		}
 	}
@@ -95,16 +185,21 @@ func (e *Engine) Compact(ctx context.Context, policy CompactionPolicy) (Compacti
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
+		files := selected[k]
 		dayStart := time.Now()
-		out, err := e.compactDay(ctx, k, groups[k])
+		out, merged, err := e.compactDay(ctx, k, files)
 		metrics.Compaction.Observe(time.Since(dayStart).Seconds())
 		if err != nil {
-			return st, fmt.Errorf("compact %s.%s %s: %w", k.db, k.table, time.Unix(0, k.day*nsPerDay).UTC().Format(dayLayout), err)
+			return st, fmt.Errorf("compact %s: %w", k, err)
+		}
+		if !merged {
+			st.Skipped++
+			continue
 		}
 		st.Days++
-		st.FilesIn += len(groups[k])
+		st.FilesIn += len(files)
 		st.FilesOut++
-		for _, f := range groups[k] {
+		for _, f := range files {
 			st.BytesIn += f.Bytes
 			st.RowsIn += f.Rows
 		}
@@ -113,17 +208,33 @@ func (e *Engine) Compact(ctx context.Context, policy CompactionPolicy) (Compacti
 	}
 	if st.Days > 0 {
 		e.log.Info("compacted", "days", st.Days, "files_in", st.FilesIn, "files_out", st.FilesOut,
-			"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "rows_in", st.RowsIn, "rows_out", st.RowsOut)
+			"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "rows_in", st.RowsIn, "rows_out", st.RowsOut,
+			"skipped", st.Skipped)
 	}
 	return st, nil
 }
 
-// compactDay merges files (all of one table and day) into one new file and
-// swaps it in. The caller holds persistMu.
-func (e *Engine) compactDay(ctx context.Context, k dayKey, files []ParquetFile) (ParquetFile, error) {
+// compactDay merges files (one table and day, a run contiguous in MaxSeq
+// order) into one new file and swaps it in. merged is false, with no error,
+// when an input stopped being live before the swap: the new file is then
+// deleted and the manifest left as it is.
+func (e *Engine) compactDay(ctx context.Context, k dayKey, files []ParquetFile) (out ParquetFile, merged bool, err error) {
+	unpin := e.pinFiles(files)
+	defer unpin()
+	// Pinned from here on; still live now means not retired before the pin.
+	e.mu.Lock()
+	live := allLive(e.manifest, files)
+	e.mu.Unlock()
+	if !live {
+		e.log.Debug("compaction skipped: an input is no longer live", "day", k)
+		return out, false, nil
+	}
 	schema, err := e.cat.Table(k.db, k.table)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return out, false, nil // dropped since the snapshot
+	}
 	if err != nil {
-		return ParquetFile{}, err
+		return out, false, err
 	}
 	var srcs []source
 	var maxSeq uint64
@@ -138,11 +249,15 @@ func (e *Engine) compactDay(ctx context.Context, k dayKey, files []ParquetFile) 
 	body := unionSQL(schema, srcs)
 	q := dedupSQL(schema, body) + " ORDER BY " + sortKey(schema)
 
+	// A persist allocates ids from its copy of the manifest, taken under
+	// persistMu: reserving under it too keeps the two from colliding.
+	e.persistMu.Lock()
 	e.mu.Lock()
 	id := e.manifest.NextFileID
-	e.manifest.NextFileID++ // reserved; saved with the swap below
+	e.manifest.NextFileID++ // reserved; saved with the next manifest save
 	e.mu.Unlock()
-	out := ParquetFile{ID: id, Database: k.db, Table: k.table, Day: k.day,
+	e.persistMu.Unlock()
+	out = ParquetFile{ID: id, Database: k.db, Table: k.table, Day: k.day,
 		Path: parquetRelPath(k.db, k.table, k.day, id), MaxSeq: maxSeq}
 	for _, c := range schema.Columns {
 		if present[c.Name] {
@@ -157,30 +272,60 @@ func (e *Engine) compactDay(ctx context.Context, k dayKey, files []ParquetFile) 
 	q = "SELECT " + strings.Join(sel, ", ") + " FROM (" + q + ")"
 
 	if err := e.copyToParquet(ctx, q, &out); err != nil {
-		return out, fmt.Errorf("merge: %w", err)
+		return out, false, fmt.Errorf("merge: %w", err)
 	}
 	path := filepath.Join(e.opts.DataDir, out.Path)
+	if fn := e.hooks.compactMerged.Load(); fn != nil {
+		(*fn)(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		os.Remove(path)
+		return out, false, err
+	}
 
+	e.persistMu.Lock()
+	defer e.persistMu.Unlock()
+	e.mu.Lock()
+	if !allLive(e.manifest, files) {
+		e.mu.Unlock()
+		os.Remove(path)
+		e.log.Debug("compaction discarded: an input changed during the merge", "day", k, "file", out.Path)
+		return out, false, nil
+	}
 	gone := map[uint64]bool{}
 	for _, f := range files {
 		gone[f.ID] = true
 	}
-	e.mu.Lock()
 	next := e.manifest.clone()
-	live := next.Files[:0]
+	kept := next.Files[:0]
 	for _, f := range next.Files {
 		if !gone[f.ID] {
-			live = append(live, f)
+			kept = append(kept, f)
 		}
 	}
-	next.Files = append(live, out)
+	next.Files = append(kept, out)
 	if err := next.save(e.opts.DataDir); err != nil {
 		e.mu.Unlock()
 		os.Remove(path)
-		return out, fmt.Errorf("save manifest: %w", err)
+		return out, false, fmt.Errorf("save manifest: %w", err)
 	}
 	e.manifest = next
 	e.mu.Unlock()
 	e.retireFiles(files)
-	return out, nil
+	return out, true, nil
+}
+
+// allLive reports whether every file is listed in m (by id: a rewrite of a
+// file gets a new id). The caller holds e.mu.
+func allLive(m *Manifest, files []ParquetFile) bool {
+	ids := make(map[uint64]bool, len(m.Files))
+	for _, f := range m.Files {
+		ids[f.ID] = true
+	}
+	for _, f := range files {
+		if !ids[f.ID] {
+			return false
+		}
+	}
+	return true
 }

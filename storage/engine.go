@@ -49,10 +49,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// Compaction chooses the days the background compactor merges (see
-	// CompactionPolicy); NoCompaction turns it off.
+	// Compaction chooses the files the background compactor merges (see
+	// CompactionPolicy); NoCompaction turns the compactor off (Compact
+	// still works when called).
 	Compaction   CompactionPolicy
 	NoCompaction bool
+	// CompactionInterval is how often the compactor looks for files to
+	// merge. Default 10 s.
+	CompactionInterval time.Duration
 	// Limits bound columns per table and tables per database; defaults
 	// 1,000 and 10,000 (0 in a field means that default; -1 no limit).
 	Limits catalog.Limits
@@ -89,6 +93,9 @@ func (o *Options) EnsureDefaults() {
 		o.Now = time.Now
 	}
 	o.Compaction.ensureDefaults()
+	if o.CompactionInterval <= 0 {
+		o.CompactionInterval = 10 * time.Second
+	}
 	if o.Limits.MaxColumnsPerTable == 0 {
 		o.Limits.MaxColumnsPerTable = 1000
 	}
@@ -125,8 +132,12 @@ type Engine struct {
 	// its buffer insert, and exclusively by a snapshot while it cuts the WAL
 	// and freezes the buffers, so every record up to the cut is frozen.
 	rotateMu sync.RWMutex
-	// persistMu lets one snapshot run at a time.
+	// persistMu lets one snapshot run at a time; everything else that
+	// replaces the manifest (retention, DELETE, DROP, a compaction's swap)
+	// holds it too, so a persist's manifest copy never goes stale.
 	persistMu sync.Mutex
+	// compactMu lets one Compact run at a time.
+	compactMu sync.Mutex
 
 	mu       sync.Mutex // guards tables, manifest, nextGen
 	tables   map[tableKey]*tableState
@@ -148,6 +159,10 @@ type Engine struct {
 
 	stop chan struct{}
 	done chan struct{}
+	// compactStop cancels the compactor's context (and the merge in
+	// flight); compactDone is closed when compactLoop has returned.
+	compactStop context.CancelFunc
+	compactDone chan struct{}
 }
 
 type tableKey struct{ db, table string }
@@ -155,20 +170,22 @@ type tableKey struct{ db, table string }
 // Open opens (creating if needed) the data directory: loads the catalog and
 // manifest, removes files the manifest doesn't list, opens DuckDB, replays
 // the WAL after the persisted seq into the buffer, and starts the background
-// persister.
+// persister and (unless Options.NoCompaction) the compactor.
 func Open(opts Options) (*Engine, error) {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	e := &Engine{
-		opts:   opts,
-		log:    opts.Logger,
-		mem:    memory.DefaultAllocator,
-		tables: map[tableKey]*tableState{},
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
-		kick:   make(chan struct{}, 1),
+		opts:        opts,
+		log:         opts.Logger,
+		mem:         memory.DefaultAllocator,
+		tables:      map[tableKey]*tableState{},
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+		kick:        make(chan struct{}, 1),
+		compactStop: func() {},
+		compactDone: make(chan struct{}),
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -224,6 +241,13 @@ func Open(opts Options) (*Engine, error) {
 	// Limits bind new writes, never replay: what the WAL holds was accepted.
 	e.cat.SetLimits(opts.Limits)
 	go e.persistLoop()
+	if opts.NoCompaction {
+		close(e.compactDone)
+	} else {
+		ctx, cancel := context.WithCancel(context.Background())
+		e.compactStop = cancel
+		go e.compactLoop(ctx)
+	}
 	return e, nil
 }
 
@@ -293,10 +317,13 @@ func releaseBatches(bs []TableBatch) {
 	}
 }
 
-// Close persists every buffered row to Parquet (so the next start replays
-// nothing), then closes the WAL and DuckDB.
+// Close stops the compactor (cancelling a merge in flight, whose output is
+// discarded) and the persister, persists every buffered row to Parquet (so
+// the next start replays nothing), then closes the WAL and DuckDB.
 func (e *Engine) Close() error {
+	e.compactStop()
 	close(e.stop)
+	<-e.compactDone
 	<-e.done
 	errPersist := e.Persist(context.Background())
 	e.reap(true)
@@ -305,14 +332,11 @@ func (e *Engine) Close() error {
 	return errors.Join(errPersist, errWAL, errDB)
 }
 
-// compactionCheckEvery is how often the persister looks for days to compact.
-const compactionCheckEvery = 10 * time.Second
-
 func (e *Engine) persistLoop() {
 	defer close(e.done)
 	tick := time.NewTicker(tickFor(e.opts.PersistInterval))
 	defer tick.Stop()
-	var lastCompaction, retryAt time.Time
+	var retryAt time.Time
 	failures := 0
 	for {
 		select {
@@ -325,12 +349,6 @@ func (e *Engine) persistLoop() {
 			e.log.Error("retention", "err", err)
 		}
 		e.reap(false)
-		if !e.opts.NoCompaction && time.Since(lastCompaction) >= compactionCheckEvery {
-			lastCompaction = time.Now()
-			if _, err := e.Compact(context.Background(), e.opts.Compaction); err != nil {
-				e.log.Error("compaction", "err", err)
-			}
-		}
 		oldest := e.oldestBuffered.Load()
 		due := oldest != 0 && e.opts.Now().Sub(time.Unix(0, oldest)) >= e.opts.PersistInterval
 		full := e.bufferedBytes.Load() >= e.opts.BufferMaxBytes

@@ -19,6 +19,9 @@ type WriteObserver func(db, table string, times []int64)
 type hooks struct {
 	observer      atomic.Pointer[WriteObserver]
 	beforePersist atomic.Pointer[func(context.Context)]
+	// compactMerged runs (tests only) after a compaction has written its
+	// merged file and before it takes the locks for the swap.
+	compactMerged atomic.Pointer[func(context.Context)]
 
 	mu       sync.Mutex
 	replayed map[tableKey]TimeRange // rows replayed from the WAL at open

@@ -13,12 +13,17 @@ import (
 // built its SQL from the old set and not yet bound it. So they are not
 // dropped at once but retired: dropped after retireDelay, by the persister's
 // tick, and at Close.
+//
+// A reader that outlives retireDelay pins what it reads: a backup pins
+// everything (pins), a compaction the files it merges (pinned); reap keeps
+// pinned files until they are unpinned.
 const retireDelay = 15 * time.Second
 
 type retired struct {
-	mu    sync.Mutex
-	items []retiredItem
-	pins  int // backups running: nothing is dropped meanwhile
+	mu     sync.Mutex
+	items  []retiredItem
+	pins   int            // backups running: nothing is dropped meanwhile
+	pinned map[string]int // Parquet paths a compaction is reading → pin count
 }
 
 type retiredItem struct {
@@ -45,8 +50,31 @@ func (e *Engine) retireFiles(files []ParquetFile) {
 	}
 }
 
+// pinFiles keeps files from being deleted by reap, except at Close, until
+// the returned func is called. A file must be pinned while still live (or
+// checked live after pinning), else it may already be gone.
+func (e *Engine) pinFiles(files []ParquetFile) (unpin func()) {
+	e.retired.mu.Lock()
+	defer e.retired.mu.Unlock()
+	if e.retired.pinned == nil {
+		e.retired.pinned = map[string]int{}
+	}
+	for _, f := range files {
+		e.retired.pinned[f.Path]++
+	}
+	return func() {
+		e.retired.mu.Lock()
+		defer e.retired.mu.Unlock()
+		for _, f := range files {
+			if e.retired.pinned[f.Path]--; e.retired.pinned[f.Path] <= 0 {
+				delete(e.retired.pinned, f.Path)
+			}
+		}
+	}
+}
+
 // reap drops what was retired more than retireDelay ago, or everything
-// when all is set.
+// when all is set (Close, once nothing reads any more); pinned files wait.
 func (e *Engine) reap(all bool) {
 	e.retired.mu.Lock()
 	if e.retired.pins > 0 && !all {
@@ -55,7 +83,8 @@ func (e *Engine) reap(all bool) {
 	}
 	var due, keep []retiredItem
 	for _, it := range e.retired.items {
-		if all || time.Since(it.at) >= retireDelay {
+		pinned := it.path != "" && e.retired.pinned[it.path] > 0
+		if all || (time.Since(it.at) >= retireDelay && !pinned) {
 			due = append(due, it)
 		} else {
 			keep = append(keep, it)

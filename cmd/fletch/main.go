@@ -124,7 +124,7 @@ func serveCmd() *cobra.Command {
 	f.BoolVar(&withoutAuth, "without-auth", false, "accept requests without a token (auth is on by default)")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and gRPC over TLS (needs --tls-key)")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	f.IntVar(&compactMinFiles, "compact-min-files", 8, "merge a day's Parquet files once it has this many (a closed day: two)")
+	f.IntVar(&compactMinFiles, "compact-min-files", 8, "merge the newest run of a day's Parquet files (each no bigger than the newer ones together) once it has this many files; a closed day is merged whole at two")
 	f.BoolVar(&noCompaction, "no-compaction", false, "never merge Parquet files in the background")
 	f.DurationVar(&limits.Timeout, "query-timeout", limits.Timeout, "stop a query running longer (504 / DeadlineExceeded); 0 means no limit")
 	f.IntVar(&limits.MaxConcurrent, "max-concurrent-queries", limits.MaxConcurrent, "queries running at once; more wait for --query-queue-timeout, then get 429 / ResourceExhausted; 0 means no cap")
