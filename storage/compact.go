@@ -130,13 +130,16 @@ func (k dayKey) String() string {
 // Close cancels) is done.
 func (e *Engine) compactLoop(ctx context.Context) {
 	defer close(e.compactDone)
-	tick := time.NewTicker(e.opts.CompactionInterval)
-	defer tick.Stop()
+	// The first pass comes soon after start (days left uncompacted by the last
+	// run, e.g. cut short by a crash), then one every CompactionInterval.
+	next := time.NewTimer(min(time.Second, e.opts.CompactionInterval))
+	defer next.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-next.C:
+			next.Reset(e.opts.CompactionInterval)
 		}
 		if _, err := e.Compact(ctx, e.opts.Compaction); err != nil && ctx.Err() == nil {
 			e.log.Error("compaction", "err", err)
