@@ -297,10 +297,13 @@ func syncFile(path string) error {
 	return nil
 }
 
-// parquetRowGroupRows is the row group size: 1 Mi rows, so a day of one
-// host-per-10s series set (100 hosts ≈ 864k rows) is one row group, and
-// larger days still get min/max statistics per group for pruning.
-const parquetRowGroupRows = 1 << 20
+// parquetRowGroupRows is the row group size: 122,880 rows, DuckDB's own
+// default. DuckDB splits a Parquet scan across threads by row group and
+// skips groups by their min/max, so a day written as one 864k-row group
+// (the old 1 Mi setting) was read whole on one core: the TSBS queries ran
+// 4–9× slower than on the same rows in 122,880-row groups
+// (docs/benchmarks.md, "where the misses come from").
+const parquetRowGroupRows = 122_880
 
 func parquetProperties(schema *catalog.Table) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
