@@ -152,7 +152,7 @@ def test_marks_give_reasons():
 def test_doc_commands_run(path, server, tmp_path, fletch_bin):
     todo = [b for b in blocks(path) if b.lang in RUN_LANGS and b.mark != "skip"]
     if not todo:
-        pytest.skip(f"{path.name} has no runnable blocks")
+        pytest.skip(f"{path.relative_to(REPO)} has no runnable blocks")
     # A scratch checkout: the repository's directories linked in (so `python3
     # scripts/x.py` and `bin/fletch` work as in a clone), and ./fletch-data the server's.
     cwd = tmp_path / "work"
