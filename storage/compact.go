@@ -295,18 +295,8 @@ func (e *Engine) compactDay(ctx context.Context, k dayKey, files []ParquetFile) 
 		e.log.Debug("compaction discarded: an input changed during the merge", "day", k, "file", out.Path)
 		return out, false, nil
 	}
-	gone := map[uint64]bool{}
-	for _, f := range files {
-		gone[f.ID] = true
-	}
-	next := e.manifest.clone()
-	kept := next.Files[:0]
-	for _, f := range next.Files {
-		if !gone[f.ID] {
-			kept = append(kept, f)
-		}
-	}
-	next.Files = append(kept, out)
+	next := e.manifest.withoutIDs(files)
+	next.Files = append(next.Files, out)
 	if err := next.save(e.opts.DataDir); err != nil {
 		e.mu.Unlock()
 		os.Remove(path)

@@ -138,14 +138,8 @@ func (e *Engine) applyDelete(ctx context.Context, db, table, pred string) (int64
 	}
 	if len(replaced) > 0 {
 		e.mu.Lock()
-		next := e.manifest.clone()
-		live := next.Files[:0]
-		for _, f := range next.Files {
-			if !replaced[f.ID] {
-				live = append(live, f)
-			}
-		}
-		next.Files = append(live, written...)
+		next, _ := e.manifest.without(func(f ParquetFile) bool { return replaced[f.ID] })
+		next.Files = append(next.Files, written...)
 		if err := next.save(e.opts.DataDir); err != nil {
 			e.mu.Unlock()
 			return deleted, fmt.Errorf("save manifest: %w", err)
@@ -186,13 +180,7 @@ func (e *Engine) copyToParquet(ctx context.Context, query string, f *ParquetFile
 		query, QuoteLiteral(tmp), parquetRowGroupRows)); err != nil {
 		return fmt.Errorf("write %s: %w", f.Path, err)
 	}
-	if err := syncFile(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
+	if err := durable.Commit(tmp, path); err != nil {
 		return err
 	}
 	var minT, maxT sql.NullInt64

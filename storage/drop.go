@@ -59,17 +59,7 @@ func (e *Engine) applyDrop(ctx context.Context, db, table string) error {
 	k := tableKey{db, table}
 	ts := e.tables[k]
 	delete(e.tables, k)
-	var gone []ParquetFile
-	next := e.manifest.clone()
-	live := next.Files[:0]
-	for _, f := range next.Files {
-		if f.Database == db && f.Table == table {
-			gone = append(gone, f)
-			continue
-		}
-		live = append(live, f)
-	}
-	next.Files = live
+	next, gone := e.manifest.without(func(f ParquetFile) bool { return f.Database == db && f.Table == table })
 	if len(gone) > 0 {
 		if err := next.save(e.opts.DataDir); err != nil {
 			e.mu.Unlock()

@@ -63,6 +63,33 @@ func (m *Manifest) save(root string) error {
 	return durable.WriteFile(manifestPath(root), b)
 }
 
+// without returns a copy of m (as clone) less the files drop selects, and
+// those files. Every change that retires files (persist, compaction,
+// DELETE, DROP TABLE, retention) builds its next manifest with it.
+func (m *Manifest) without(drop func(ParquetFile) bool) (next *Manifest, gone []ParquetFile) {
+	next = m.clone()
+	live := next.Files[:0]
+	for _, f := range next.Files {
+		if drop(f) {
+			gone = append(gone, f)
+		} else {
+			live = append(live, f)
+		}
+	}
+	next.Files = live
+	return next, gone
+}
+
+// withoutIDs is without for the files whose ids appear in files.
+func (m *Manifest) withoutIDs(files []ParquetFile) *Manifest {
+	ids := make(map[uint64]bool, len(files))
+	for _, f := range files {
+		ids[f.ID] = true
+	}
+	next, _ := m.without(func(f ParquetFile) bool { return ids[f.ID] })
+	return next
+}
+
 // clone returns a copy whose Files slice can be changed independently.
 func (m *Manifest) clone() *Manifest {
 	c := *m

@@ -106,17 +106,8 @@ func (e *Engine) persist(ctx context.Context) error {
 			return fail(fmt.Errorf("persist %s.%s: %w", ts.db, ts.name, err))
 		}
 	}
-	gone := map[uint64]bool{}
-	for _, f := range obsolete {
-		gone[f.ID] = true
-	}
-	live := next.Files[:0]
-	for _, f := range next.Files {
-		if !gone[f.ID] {
-			live = append(live, f)
-		}
-	}
-	next.Files = append(live, written...)
+	next = next.withoutIDs(obsolete)
+	next.Files = append(next.Files, written...)
 	next.PersistedSeq = lastSeq
 	if err := next.save(e.opts.DataDir); err != nil {
 		return fail(err)
@@ -267,14 +258,8 @@ func (e *Engine) writeParquet(ctx context.Context, query string, schema *catalog
 	if err != nil {
 		return fmt.Errorf("write %s: %w", f.Path, err)
 	}
-	// pqarrow's Close closed out; reopen to fsync the data.
-	if err := syncFile(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
+	// pqarrow's Close closed out; Commit reopens it to fsync the data.
+	if err := durable.Commit(tmp, path); err != nil {
 		return err
 	}
 	st, err := os.Stat(path)
@@ -282,18 +267,6 @@ func (e *Engine) writeParquet(ctx context.Context, query string, schema *catalog
 		return err
 	}
 	f.Bytes = st.Size()
-	return nil
-}
-
-func syncFile(path string) error {
-	fh, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer fh.Close()
-	if err := fh.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
 	return nil
 }
 

@@ -92,34 +92,29 @@ func (e *Engine) EnforceRetention() error {
 	defer e.persistMu.Unlock()
 	now := e.opts.Now()
 	e.mu.Lock()
-	next := e.manifest.clone()
-	var gone []ParquetFile
-	live := next.Files[:0]
-	type agg struct{ files, rows, bytes int64 }
-	per := map[tableKey]*agg{}
 	cutoffs := map[tableKey]int64{}
-	for _, f := range next.Files {
+	next, gone := e.manifest.without(func(f ParquetFile) bool {
 		k := tableKey{f.Database, f.Table}
 		c, ok := cutoffs[k]
 		if !ok {
 			c = e.cutoff(f.Database, f.Table)
 			cutoffs[k] = c
 		}
-		if f.MaxTime < c {
-			gone = append(gone, f)
-			a := per[k]
-			if a == nil {
-				a = &agg{}
-				per[k] = a
-			}
-			a.files++
-			a.rows += f.Rows
-			a.bytes += f.Bytes
-			continue
+		return f.MaxTime < c
+	})
+	type agg struct{ files, rows, bytes int64 }
+	per := map[tableKey]*agg{}
+	for _, f := range gone {
+		k := tableKey{f.Database, f.Table}
+		a := per[k]
+		if a == nil {
+			a = &agg{}
+			per[k] = a
 		}
-		live = append(live, f)
+		a.files++
+		a.rows += f.Rows
+		a.bytes += f.Bytes
 	}
-	next.Files = live
 	if len(gone) > 0 {
 		if err := next.save(e.opts.DataDir); err != nil {
 			e.mu.Unlock()
