@@ -133,24 +133,15 @@ func (q *Engine) DropTable(ctx context.Context, db, table string) error {
 	return q.dropTable(ctx, db, ddl{kind: ddlDropTable, schema: db, name: table})
 }
 
-// checkScope refuses a change to another database than a scoped context's.
-func checkScope(ctx context.Context, db string) error {
-	if scope, ok := scopeOf(ctx); ok && db != scope {
-		return fmt.Errorf("%w: these credentials change database %q, not %q", ErrNotAllowed, scope, db)
-	}
-	return nil
-}
-
 // databasesValues is system.databases: one row per database the context
 // may see: database, retention_seconds (NULL: forever), tables, views.
 func (q *Engine) databasesValues(ctx context.Context) string {
 	cols := []string{"database", "retention_seconds", "tables", "views"}
 	types := []string{"VARCHAR", "BIGINT", "BIGINT", "BIGINT"}
-	scope, scoped := scopeOf(ctx)
 	cat := q.st.Catalog()
 	var rows [][]string
 	for _, db := range cat.Databases() {
-		if scoped && db != scope {
+		if !visible(ctx, db) {
 			continue
 		}
 		tables, _ := cat.Tables(db)
@@ -169,11 +160,10 @@ func (q *Engine) databasesValues(ctx context.Context) string {
 func (q *Engine) viewsValues(ctx context.Context) string {
 	cols := []string{"database", "name", "sql"}
 	types := []string{"VARCHAR", "VARCHAR", "VARCHAR"}
-	scope, scoped := scopeOf(ctx)
 	cat := q.st.Catalog()
 	var rows [][]string
 	for _, db := range cat.Databases() {
-		if scoped && db != scope {
+		if !visible(ctx, db) {
 			continue
 		}
 		for _, v := range cat.Views(db) {

@@ -381,8 +381,8 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 	if d.schema != "" {
 		db = d.schema
 	}
-	if scope, ok := scopeOf(ctx); ok && db != scope {
-		return 0, fmt.Errorf("%w: these credentials change database %q, not %q", ErrNotAllowed, scope, db)
+	if err := checkScope(ctx, db); err != nil {
+		return 0, err
 	}
 	switch d.kind {
 	case ddlCreateView:

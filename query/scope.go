@@ -29,6 +29,20 @@ func scopeOf(ctx context.Context) (string, bool) {
 	return db, ok
 }
 
+// visible reports whether ctx may see database db's rows in system tables.
+func visible(ctx context.Context, db string) bool {
+	scope, scoped := scopeOf(ctx)
+	return !scoped || db == scope
+}
+
+// checkScope refuses a change to another database than a scoped context's.
+func checkScope(ctx context.Context, db string) error {
+	if scope, ok := scopeOf(ctx); ok && db != scope {
+		return fmt.Errorf("%w: these credentials change database %q, not %q", ErrNotAllowed, scope, db)
+	}
+	return nil
+}
+
 // stripExplain removes a leading EXPLAIN [ANALYZE], so the query it
 // explains can be checked.
 func stripExplain(query string) string {
@@ -51,6 +65,24 @@ func stripCatalog(ctx context.Context, c driver.Conn, query string) string {
 	if !strings.Contains(strings.ToLower(query), CatalogName) {
 		return query
 	}
+	return spliceTableRefs(ctx, c, query, func(ref baseTable) ([]string, string, bool) {
+		if ref.schema == "" || !strings.EqualFold(ref.catalog, CatalogName) {
+			return nil, "", false
+		}
+		return []string{ref.catalog, ref.schema, ref.table}, storage.QuoteIdent(ref.schema) + "." + storage.QuoteIdent(ref.table), true
+	})
+}
+
+// baseTable is a table reference (a BASE_TABLE node) in a parsed query.
+type baseTable struct {
+	catalog, schema, table, alias string
+}
+
+// spliceTableRefs rewrites the table references of query that replace
+// picks: it returns the name parts as written (from the reference's
+// location on) and the text to put in their place. The query is returned
+// unchanged if it does not parse.
+func spliceTableRefs(ctx context.Context, c driver.Conn, query string, replace func(baseTable) (parts []string, text string, ok bool)) string {
 	tree, err := serializeSQL(ctx, c, query)
 	if err != nil || tree == nil {
 		return query
@@ -60,21 +92,24 @@ func stripCatalog(ctx context.Context, c driver.Conn, query string) string {
 		if m["type"] != "BASE_TABLE" {
 			return
 		}
-		catName, _ := m["catalog_name"].(string)
-		schema, _ := m["schema_name"].(string)
-		table, _ := m["table_name"].(string)
 		loc, ok := location(m["query_location"])
-		if !ok || schema == "" || !strings.EqualFold(catName, CatalogName) {
-			return
-		}
-		end, ok := matchName(query, loc, []string{catName, schema, table})
 		if !ok {
 			return
 		}
-		splices = append(splices, splice{loc, end, storage.QuoteIdent(schema) + "." + storage.QuoteIdent(table)})
+		var ref baseTable
+		ref.catalog, _ = m["catalog_name"].(string)
+		ref.schema, _ = m["schema_name"].(string)
+		ref.table, _ = m["table_name"].(string)
+		ref.alias, _ = m["alias"].(string)
+		parts, text, ok := replace(ref)
+		if !ok {
+			return
+		}
+		if end, ok := matchName(query, loc, parts); ok {
+			splices = append(splices, splice{loc, end, text})
+		}
 	})
-	query = applySplices(query, splices)
-	return query
+	return applySplices(query, splices)
 }
 
 // System tables are answered from Fletch's state, spliced into the query as
@@ -107,86 +142,54 @@ func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) 
 		"databases":          q.databasesValues,
 		"views":              q.viewsValues,
 	}
-	tree, err := serializeSQL(ctx, c, query)
-	if err != nil || tree == nil {
-		return query
-	}
-	var splices []splice
-	walk(tree, func(m map[string]any) {
-		if m["type"] != "BASE_TABLE" {
-			return
-		}
-		schema, _ := m["schema_name"].(string)
-		table, _ := m["table_name"].(string)
-		catName, _ := m["catalog_name"].(string)
-		loc, ok := location(m["query_location"])
-		rowsSQL := tables[strings.ToLower(table)]
-		if !ok || catName != "" || !strings.EqualFold(schema, systemSchema) || rowsSQL == nil {
-			return
-		}
-		end, ok := matchName(query, loc, []string{schema, table})
-		if !ok {
-			return
+	return spliceTableRefs(ctx, c, query, func(ref baseTable) ([]string, string, bool) {
+		rowsSQL := tables[strings.ToLower(ref.table)]
+		if ref.catalog != "" || !strings.EqualFold(ref.schema, systemSchema) || rowsSQL == nil {
+			return nil, "", false
 		}
 		text := "(" + rowsSQL(ctx) + ")"
-		if alias, _ := m["alias"].(string); alias == "" {
-			text += " AS " + storage.QuoteIdent(strings.ToLower(table))
+		if ref.alias == "" {
+			text += " AS " + storage.QuoteIdent(strings.ToLower(ref.table))
 		}
-		splices = append(splices, splice{loc, end, text})
+		return []string{ref.schema, ref.table}, text, true
 	})
-	query = applySplices(query, splices)
-	return query
 }
 
 func (q *Engine) matViewsValues(ctx context.Context) string {
-	const cols = "database, name, source, bin_seconds, watermark, lag_seconds, pending_bins, last_refresh, last_error, rows_written"
-	scope, scoped := scopeOf(ctx)
+	cols := []string{"database", "name", "source", "bin_seconds", "watermark", "lag_seconds", "pending_bins", "last_refresh", "last_error", "rows_written"}
+	types := []string{"VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE", "TIMESTAMP_NS", "DOUBLE", "BIGINT", "TIMESTAMP_NS", "VARCHAR", "BIGINT"}
 	now := q.st.Now().UnixNano()
-	var rows []string
+	var rows [][]string
 	for _, s := range q.matViewStatuses() {
-		if scoped && s.db != scope {
+		if !visible(ctx, s.db) {
 			continue
 		}
-		last := "NULL::TIMESTAMP_NS"
-		if !s.lastRefresh.IsZero() {
-			last = fmt.Sprintf("make_timestamp_ns(%d)", s.lastRefresh.UnixNano())
-		}
-		lastErr := "NULL::VARCHAR"
-		if s.lastErr != "" {
-			lastErr = storage.QuoteLiteral(s.lastErr)
-		}
-		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %g::DOUBLE, make_timestamp_ns(%d), %g::DOUBLE, %d::BIGINT, %s, %s, %d::BIGINT)",
+		rows = append(rows, []string{
 			storage.QuoteLiteral(s.db), storage.QuoteLiteral(s.name), storage.QuoteLiteral(s.source),
-			float64(s.stride)/1e9, s.watermark, float64(now-s.watermark)/1e9, s.pendingBins, last, lastErr, s.rows))
+			fmt.Sprintf("%g::DOUBLE", float64(s.stride)/1e9), fmt.Sprintf("make_timestamp_ns(%d)", s.watermark),
+			fmt.Sprintf("%g::DOUBLE", float64(now-s.watermark)/1e9), fmt.Sprintf("%d::BIGINT", s.pendingBins),
+			nullOr(s.lastRefresh.IsZero(), fmt.Sprintf("make_timestamp_ns(%d)", s.lastRefresh.UnixNano()), "TIMESTAMP_NS"),
+			nullOr(s.lastErr == "", storage.QuoteLiteral(s.lastErr), "VARCHAR"),
+			fmt.Sprintf("%d::BIGINT", s.rows),
+		})
 	}
-	if len(rows) == 0 {
-		return "SELECT NULL::VARCHAR AS database, NULL::VARCHAR AS name, NULL::VARCHAR AS source, NULL::DOUBLE AS bin_seconds, " +
-			"NULL::TIMESTAMP_NS AS watermark, NULL::DOUBLE AS lag_seconds, NULL::BIGINT AS pending_bins, " +
-			"NULL::TIMESTAMP_NS AS last_refresh, NULL::VARCHAR AS last_error, NULL::BIGINT AS rows_written WHERE false"
-	}
-	return "SELECT * FROM (VALUES " + strings.Join(rows, ", ") + ") AS t(" + cols + ")"
+	return valuesSQL(cols, types, rows)
 }
 
 func (q *Engine) retentionValues(ctx context.Context) string {
-	const cols = "database, table_name, retention_seconds, cutoff, files_removed, rows_removed, bytes_removed, last_run"
-	scope, scoped := scopeOf(ctx)
-	var rows []string
+	cols := []string{"database", "table_name", "retention_seconds", "cutoff", "files_removed", "rows_removed", "bytes_removed", "last_run"}
+	types := []string{"VARCHAR", "VARCHAR", "BIGINT", "TIMESTAMP_NS", "BIGINT", "BIGINT", "BIGINT", "TIMESTAMP_NS"}
+	var rows [][]string
 	for _, r := range q.st.RetentionStats() {
-		if scoped && r.Database != scope {
+		if !visible(ctx, r.Database) {
 			continue
 		}
-		lastRun := "NULL::TIMESTAMP_NS"
-		if !r.LastRun.IsZero() {
-			lastRun = fmt.Sprintf("make_timestamp_ns(%d)", r.LastRun.UnixNano())
-		}
-		rows = append(rows, fmt.Sprintf("(%s, %s, %d::BIGINT, make_timestamp_ns(%d), %d::BIGINT, %d::BIGINT, %d::BIGINT, %s)",
-			storage.QuoteLiteral(r.Database), storage.QuoteLiteral(r.Table), int64(r.Period.Seconds()), r.Cutoff.UnixNano(),
-			r.FilesRemoved, r.RowsRemoved, r.BytesRemoved, lastRun))
+		rows = append(rows, []string{
+			storage.QuoteLiteral(r.Database), storage.QuoteLiteral(r.Table),
+			fmt.Sprintf("%d::BIGINT", int64(r.Period.Seconds())), fmt.Sprintf("make_timestamp_ns(%d)", r.Cutoff.UnixNano()),
+			fmt.Sprintf("%d::BIGINT", r.FilesRemoved), fmt.Sprintf("%d::BIGINT", r.RowsRemoved), fmt.Sprintf("%d::BIGINT", r.BytesRemoved),
+			nullOr(r.LastRun.IsZero(), fmt.Sprintf("make_timestamp_ns(%d)", r.LastRun.UnixNano()), "TIMESTAMP_NS"),
+		})
 	}
-	if len(rows) == 0 {
-		return "SELECT NULL::VARCHAR AS database, NULL::VARCHAR AS table_name, NULL::BIGINT AS retention_seconds, " +
-			"NULL::TIMESTAMP_NS AS cutoff, NULL::BIGINT AS files_removed, NULL::BIGINT AS rows_removed, " +
-			"NULL::BIGINT AS bytes_removed, NULL::TIMESTAMP_NS AS last_run WHERE false"
-	}
-	return "SELECT * FROM (VALUES " + strings.Join(rows, ", ") + ") AS t(" + cols + ")"
+	return valuesSQL(cols, types, rows)
 }

@@ -108,7 +108,6 @@ func valuesSQL(cols []string, types []string, rows [][]string) string {
 func (q *Engine) tablesValues(ctx context.Context) string {
 	cols := []string{"database", "table_name", "kind", "tags", "fields", "parquet_files", "parquet_rows", "parquet_bytes", "retention_seconds"}
 	types := []string{"VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR[]", "VARCHAR[]", "BIGINT", "BIGINT", "BIGINT", "BIGINT"}
-	scope, scoped := scopeOf(ctx)
 	files := map[string]storage.FileStats{}
 	for _, s := range q.st.FileStatsByTable() {
 		files[s.Database+"\x00"+s.Table] = s
@@ -116,7 +115,7 @@ func (q *Engine) tablesValues(ctx context.Context) string {
 	var rows [][]string
 	cat := q.st.Catalog()
 	for _, db := range cat.Databases() {
-		if scoped && db != scope {
+		if !visible(ctx, db) {
 			continue
 		}
 		tables, _ := cat.Tables(db)
@@ -148,10 +147,9 @@ func (q *Engine) tablesValues(ctx context.Context) string {
 func (q *Engine) parquetFilesValues(ctx context.Context) string {
 	cols := []string{"database", "table_name", "day", "path", "rows", "bytes", "min_time", "max_time"}
 	types := []string{"VARCHAR", "VARCHAR", "DATE", "VARCHAR", "BIGINT", "BIGINT", "TIMESTAMP_NS", "TIMESTAMP_NS"}
-	scope, scoped := scopeOf(ctx)
 	var rows [][]string
 	for _, f := range q.st.Files() {
-		if scoped && f.Database != scope {
+		if !visible(ctx, f.Database) {
 			continue
 		}
 		rows = append(rows, []string{
@@ -167,11 +165,10 @@ func (q *Engine) parquetFilesValues(ctx context.Context) string {
 func (q *Engine) queriesValues(ctx context.Context) string {
 	cols := []string{"id", "database", "query", "started", "duration_ms", "error"}
 	types := []string{"BIGINT", "VARCHAR", "VARCHAR", "TIMESTAMP_NS", "DOUBLE", "VARCHAR"}
-	scope, scoped := scopeOf(ctx)
 	running, done := q.queries.snapshot()
 	var rows [][]string
 	add := func(e queryEntry, finished bool) {
-		if scoped && e.db != scope {
+		if !visible(ctx, e.db) {
 			return
 		}
 		rows = append(rows, []string{
