@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -135,28 +136,22 @@ func (s *Server) showDatabases(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createDatabase(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.readConfigureJSON(w, r)
-	if !ok {
-		return
-	}
-	if err := auth.Require(r.Context(), req.DB, auth.PermAdmin); err != nil {
-		s.httpError(w, err)
-		return
-	}
-	ret, err := retentionOf(req.RetentionPeriod)
-	if err != nil {
-		s.httpError(w, err)
-		return
-	}
-	if err := s.q.CreateDatabase(r.Context(), req.DB, ret); err != nil {
-		s.httpError(w, err)
-		return
-	}
-	s.log.Info("created database", "database", req.DB, "retention", ret)
-	w.WriteHeader(http.StatusOK)
+	s.configureDatabase(w, r, func(ctx context.Context, db string, ret time.Duration) error {
+		if err := s.q.CreateDatabase(ctx, db, ret); err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "created database", "database", db, "retention", ret)
+		return nil
+	})
 }
 
 func (s *Server) updateDatabase(w http.ResponseWriter, r *http.Request) {
+	s.configureDatabase(w, r, s.q.SetDatabaseRetention)
+}
+
+// configureDatabase answers POST and PUT: the JSON body's db and
+// retention_period, admin on db, then apply; 200 with no body.
+func (s *Server) configureDatabase(w http.ResponseWriter, r *http.Request, apply func(ctx context.Context, db string, retention time.Duration) error) {
 	req, ok := s.readConfigureJSON(w, r)
 	if !ok {
 		return
@@ -170,7 +165,7 @@ func (s *Server) updateDatabase(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, err)
 		return
 	}
-	if err := s.q.SetDatabaseRetention(r.Context(), req.DB, ret); err != nil {
+	if err := apply(r.Context(), req.DB, ret); err != nil {
 		s.httpError(w, err)
 		return
 	}

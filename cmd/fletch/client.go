@@ -60,13 +60,23 @@ func (r *remote) httpClient() (*http.Client, error) {
 	return &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}, nil
 }
 
-// call sends one request to the server's HTTP API. body, if not nil, is
-// sent as JSON. A status outside 2xx is returned as an error of one line
-// (the server's message and the status).
+// call sends one request to the server's HTTP API and returns the answer's
+// body. body, if not nil, is sent as JSON. A status outside 2xx is returned
+// as an error of one line (the server's message and the status).
 func (r *remote) call(ctx context.Context, method, path string, query url.Values, body any) ([]byte, error) {
+	var out bytes.Buffer
+	if err := r.stream(ctx, method, path, query, body, &out); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// stream is call that copies the answer's body to w as it arrives (a large
+// query result is never held whole).
+func (r *remote) stream(ctx context.Context, method, path string, query url.Values, body any, w io.Writer) error {
 	client, err := r.httpClient()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	u := strings.TrimRight(r.host, "/") + path
 	if len(query) > 0 {
@@ -76,13 +86,13 @@ func (r *remote) call(ctx context.Context, method, path string, query url.Values
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, fmt.Errorf("--host %q: %w", r.host, err)
+		return fmt.Errorf("--host %q: %w", r.host, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -92,13 +102,14 @@ func (r *remote) call(ctx context.Context, method, path string, query url.Values
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", r.host, err)
+		return fmt.Errorf("connect to %s: %w", r.host, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, httpError(resp)
+		return httpError(resp)
 	}
-	return io.ReadAll(resp.Body)
+	_, err = io.Copy(w, resp.Body)
+	return err
 }
 
 // grpcConn dials the server's gRPC side (the same host:port) for Flight.

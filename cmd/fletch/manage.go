@@ -85,8 +85,7 @@ func deleteDatabaseCmd() *cobra.Command {
 		},
 	}
 	r.addFlags(cmd)
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "don't ask for confirmation")
-	cmd.Flags().BoolVar(&yes, "force", false, "same as --yes")
+	addYesFlags(cmd, &yes)
 	return cmd
 }
 
@@ -107,7 +106,7 @@ func showDatabasesCmd() *cobra.Command {
 		},
 	}
 	r.addFlags(cmd)
-	cmd.Flags().StringVar(&format, "format", "", "table|csv|json|jsonl|parquet (default: table on a terminal, else json)")
+	addFormatFlag(cmd, &format)
 	return cmd
 }
 
@@ -191,8 +190,7 @@ func deleteTableCmd() *cobra.Command {
 	}
 	r.addFlags(cmd)
 	addDatabaseFlag(cmd, &database)
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "don't ask for confirmation")
-	cmd.Flags().BoolVar(&yes, "force", false, "same as --yes")
+	addYesFlags(cmd, &yes)
 	return cmd
 }
 
@@ -210,16 +208,27 @@ func runSQL(cmd *cobra.Command, r *remote, database, sql, format string, params 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 func showTablesCmd() *cobra.Command {
+	return showSystemCmd("tables", "List a database's tables with their tags, fields and retention (system.tables)",
+		"SELECT table_name, kind, tags, fields, retention_seconds FROM system.tables WHERE database = $db ORDER BY table_name")
+}
+
+func showViewsCmd() *cobra.Command {
+	return showSystemCmd("views", "List a database's views and their SQL (system.views)",
+		"SELECT name, sql FROM system.views WHERE database = $db ORDER BY name")
+}
+
+// showSystemCmd is a show command that prints the rows sql (a query over a
+// system table, with $db the --database) returns.
+func showSystemCmd(use, short, sql string) *cobra.Command {
 	var r remote
 	var database, format string
 	cmd := &cobra.Command{
-		Use:   "tables",
-		Short: "List a database's tables with their tags, fields and retention (system.tables)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format = outputFormat(cmd, format)
-			b, err := runSQL(cmd, &r, database, "SELECT table_name, kind, tags, fields, retention_seconds FROM system.tables WHERE database = $db ORDER BY table_name",
-				format, map[string]any{"db": database})
+			b, err := runSQL(cmd, &r, database, sql, format, map[string]any{"db": database})
 			if err != nil {
 				return err
 			}
@@ -228,8 +237,19 @@ func showTablesCmd() *cobra.Command {
 	}
 	r.addFlags(cmd)
 	addDatabaseFlag(cmd, &database)
-	cmd.Flags().StringVar(&format, "format", "", "table|csv|json|jsonl|parquet (default: table on a terminal, else json)")
+	addFormatFlag(cmd, &format)
 	return cmd
+}
+
+// addFormatFlag adds --format for commands that print rows.
+func addFormatFlag(cmd *cobra.Command, format *string) {
+	cmd.Flags().StringVar(format, "format", "", "table|csv|json|jsonl|parquet (default: table on a terminal, else json)")
+}
+
+// addYesFlags adds --yes (-y) and its alias --force, which skip a delete's question.
+func addYesFlags(cmd *cobra.Command, yes *bool) {
+	cmd.Flags().BoolVarP(yes, "yes", "y", false, "don't ask for confirmation")
+	cmd.Flags().BoolVar(yes, "force", false, "same as --yes")
 }
 
 func createViewCmd() *cobra.Command {
@@ -278,28 +298,5 @@ func deleteViewCmd() *cobra.Command {
 	}
 	r.addFlags(cmd)
 	addDatabaseFlag(cmd, &database)
-	return cmd
-}
-
-func showViewsCmd() *cobra.Command {
-	var r remote
-	var database, format string
-	cmd := &cobra.Command{
-		Use:   "views",
-		Short: "List a database's views and their SQL (system.views)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format = outputFormat(cmd, format)
-			b, err := runSQL(cmd, &r, database, "SELECT name, sql FROM system.views WHERE database = $db ORDER BY name",
-				format, map[string]any{"db": database})
-			if err != nil {
-				return err
-			}
-			return writeOutput(cmd, format, b)
-		},
-	}
-	r.addFlags(cmd)
-	addDatabaseFlag(cmd, &database)
-	cmd.Flags().StringVar(&format, "format", "", "table|csv|json|jsonl|parquet (default: table on a terminal, else json)")
 	return cmd
 }

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // queryCmd runs SQL on a running server through its HTTP query API
@@ -21,7 +15,8 @@ import (
 // (CREATE [MATERIALIZED] VIEW, ALTER ... SET (retention = ...), DROP ...)
 // go the same way.
 func queryCmd() *cobra.Command {
-	var host, database, token, format, caFile string
+	var r remote
+	var database, format string
 	cmd := &cobra.Command{
 		Use:   "query [flags] SQL",
 		Short: "Run SQL on a running server (table, csv, json, jsonl or parquet output)",
@@ -30,57 +25,20 @@ func queryCmd() *cobra.Command {
   fletch query -d mydb "ALTER TABLE cpu SET (retention = '7d')"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format == "" {
-				format = "json"
-				if f, ok := cmd.OutOrStdout().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-					format = "pretty"
-				}
-			}
-			if format == "table" {
-				format = "pretty"
-			}
-			client := &http.Client{Timeout: 10 * time.Minute}
-			if caFile != "" {
-				pem, err := os.ReadFile(caFile)
-				if err != nil {
-					return fmt.Errorf("read --tls-ca: %w", err)
-				}
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pem) {
-					return fmt.Errorf("--tls-ca %s holds no PEM certificate", caFile)
-				}
-				client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-			}
-			body, _ := json.Marshal(map[string]string{"db": database, "q": args[0], "format": format})
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, strings.TrimRight(host, "/")+"/api/v3/query_sql", bytes.NewReader(body))
-			if err != nil {
+			format = outputFormat(cmd, format)
+			body := map[string]any{"db": database, "q": args[0], "format": format}
+			if err := r.stream(cmd.Context(), http.MethodPost, "/api/v3/query_sql", nil, body, cmd.OutOrStdout()); err != nil {
 				return err
 			}
-			req.Header.Set("Content-Type", "application/json")
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return fmt.Errorf("query %s: %w", host, err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return httpError(resp)
-			}
-			_, err = io.Copy(cmd.OutOrStdout(), resp.Body)
-			if err == nil && (format == "json") {
+			if format == "json" {
 				fmt.Fprintln(cmd.OutOrStdout())
 			}
-			return err
+			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&host, "host", envOr("FLETCH_HOST", "http://127.0.0.1:8181"), "server URL (env FLETCH_HOST)")
-	f.StringVarP(&database, "database", "d", envOr("FLETCH_DATABASE", "default"), "database (env FLETCH_DATABASE)")
-	f.StringVar(&token, "token", os.Getenv("FLETCH_TOKEN"), "token (env FLETCH_TOKEN)")
-	f.StringVar(&format, "format", "", "table|csv|json|jsonl|parquet (default: table on a terminal, else json)")
-	f.StringVar(&caFile, "tls-ca", "", "PEM file of the CA that signed the server's certificate")
+	r.addFlags(cmd)
+	cmd.Flags().StringVarP(&database, "database", "d", envOr("FLETCH_DATABASE", "default"), "database (env FLETCH_DATABASE)")
+	addFormatFlag(cmd, &format)
 	return cmd
 }
 
