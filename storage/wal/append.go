@@ -32,13 +32,17 @@ import (
 // nextSeq goes back to writtenSeq+1 so seqs in the file stay consecutive, and
 // the next Append tries again. A write that was not made durable is never
 // acknowledged as synced.
+//
+// An appender tells whether its record was discarded from the epoch (the
+// number of discards) it appended in: if a discard has happened since, the
+// one that ended its epoch either found the record written (seq below the
+// first seq it discarded) or discarded it. The last discardHistory discards
+// are remembered; an appender that slept through more is told its record
+// was refused, which may be false but never acknowledges a lost write.
 
-// appendWait is one appender waiting for its record; err is set when the
-// record was discarded.
-type appendWait struct {
-	seq uint64
-	err error
-}
+// discardHistory is how many discards an appender may sleep through and
+// still learn its record's fate exactly.
+const discardHistory = 64
 
 // Append writes one record and returns its seq. With sync it returns once
 // the record is fsynced; otherwise once it is written to the OS.
@@ -60,14 +64,12 @@ func (w *WAL) Append(payload []byte, sync bool) (seq uint64, err error) {
 	if sync {
 		w.syncWanted = seq
 	}
-	wait := &appendWait{seq: seq}
-	w.waiting[wait] = struct{}{}
-	defer delete(w.waiting, wait)
+	epoch := w.epoch
 	for {
 		// Checked first: once a record is discarded its seq is handed out
 		// again, so the seq comparisons below would speak of another record.
-		if wait.err != nil {
-			return 0, wait.err
+		if w.epoch != epoch && (w.epoch-epoch > discardHistory || seq >= w.discardLo[epoch%discardHistory]) {
+			return 0, w.discardErr
 		}
 		if w.syncedSeq >= seq || (!sync && w.writtenSeq >= seq) {
 			return seq, nil
@@ -158,16 +160,12 @@ func (w *WAL) discard(err error) {
 	if w.full == nil {
 		w.log.Error("wal: out of space; refusing writes until a write fits", "dir", w.opts.Dir, "err", err)
 	}
-	w.full = err
+	w.full, w.discardErr = err, err
+	w.discardLo[w.epoch%discardHistory] = w.writtenSeq + 1
+	w.epoch++
 	w.pending = w.pending[:0]
 	w.nextSeq = w.writtenSeq + 1
 	w.syncWanted = min(w.syncWanted, w.writtenSeq)
-	for wait := range w.waiting {
-		if wait.seq > w.writtenSeq {
-			wait.err = err
-			delete(w.waiting, wait)
-		}
-	}
 }
 
 // outOfSpaceError marks a write that failed for lack of space and left the

@@ -87,10 +87,13 @@ type WAL struct {
 	ioBusy     bool   // someone holds the I/O turn
 	closed     bool
 	err        error // sticky write-path failure
-	// waiting holds the appenders whose records are not yet written (or
-	// fsynced, if they asked); a full disk fails them through it.
-	waiting map[*appendWait]struct{}
-	full    error // the last out-of-space failure, until a write succeeds
+	// Out-of-space discards (see append.go). epoch counts them; discardLo
+	// holds, for the discard that ended epoch e, at [e%len] the first seq
+	// it discarded (every seq from there on was handed out again).
+	epoch      uint64
+	discardLo  [discardHistory]uint64
+	discardErr error // the last discard's error
+	full       error // set while writes run out of space, for logging
 
 	// Owned by the holder of the I/O turn.
 	file     *os.File
@@ -124,7 +127,7 @@ func Open(opts Options) (*WAL, error) {
 		return nil, fmt.Errorf("create wal dir: %w", err)
 	}
 	w := &WAL{opts: opts, log: opts.Logger, syncFn: fdatasync, writeFn: (*os.File).Write,
-		slowSync: slowSyncThreshold, waiting: map[*appendWait]struct{}{}}
+		slowSync: slowSyncThreshold}
 	w.cond = sync.NewCond(&w.mu)
 	if err := w.load(); err != nil {
 		return nil, err
