@@ -489,8 +489,8 @@ func (q *Engine) installView(ctx context.Context, db string, v catalog.View) err
 	err = conn.Raw(func(dc any) error {
 		c := dc.(driver.Conn)
 		ex := c.(driver.ExecerContext)
-		if _, err := ex.ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
-			return fmt.Errorf("use database %q: %w", db, err)
+		if err := useDatabase(ctx, c, db); err != nil {
+			return err
 		}
 		if err := q.checkClientSQL(ctx, c, db, v.SQL); err != nil {
 			return err

@@ -51,6 +51,7 @@ type Engine struct {
 	dbs       map[string]bool // DuckDB schemas created
 
 	limits Limits
+	plans  planCache     // passes 1–5 of client statements (pipeline.go)
 	slots  chan struct{} // one per running client query; nil: no cap
 }
 
@@ -223,7 +224,8 @@ type Result struct {
 	conn *sql.Conn
 	ctx  context.Context
 	q    *Engine
-	done func()
+	done func() // ends the query's context and frees its slot
+	free func() // frees its slot only
 }
 
 // Err is the reader's error; a query stopped by its context while its
@@ -247,6 +249,13 @@ func (r *Result) Release() {
 	r.done()
 }
 
+// Hold frees the query's slot while the result waits to be read: DuckDB
+// has run the query and holds its whole result (in its own memory, within
+// the DuckDB memory limit), so the slot, which bounds running queries, is
+// no longer needed. The result still ends with Release, or when the query
+// timeout passes.
+func (r *Result) Hold() { r.free() }
+
 // Query runs one SELECT against database db and returns its rows. args bind
 // the statement's parameters: positional values for ? and $1, or
 // sql.NamedArg for $name. A client query runs within the engine's Limits.
@@ -266,10 +275,10 @@ func (q *Engine) Query(ctx context.Context, db, query string, args ...any) (*Res
 
 // limitedQuery runs a query under the concurrency and time limits.
 func (q *Engine) limitedQuery(ctx context.Context, db, query string, args ...any) (*Result, error) {
-	done := func() {}
+	done, free := func() {}, func() {}
 	if !isInternal(ctx) {
 		var err error
-		if ctx, done, err = q.admit(ctx); err != nil {
+		if ctx, done, free, err = q.admit(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -284,7 +293,7 @@ func (q *Engine) limitedQuery(ctx context.Context, db, query string, args ...any
 		}
 		return nil, err
 	}
-	res.ctx, res.q, res.done = ctx, q, done
+	res.ctx, res.q, res.done, res.free = ctx, q, done, free
 	return res, nil
 }
 
@@ -292,6 +301,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 	if err := q.refresh(ctx, db); err != nil {
 		return nil, err
 	}
+	ctx = withParseMemo(ctx)
 	conn, err := q.db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -299,60 +309,62 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 	var rdr array.RecordReader
 	err = conn.Raw(func(dc any) error {
 		c := dc.(driver.Conn)
-		if _, err := c.(driver.ExecerContext).ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
-			return fmt.Errorf("use database %q: %w", db, err)
-		}
 		ex := c.(driver.ExecerContext)
-		// One read-only transaction for pruning and the query, so now()
-		// is the same instant in both.
-		if _, err := ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err != nil {
+		if err := useDatabase(ctx, c, db); err != nil {
 			return err
 		}
-		defer ex.ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil)
-		query = stripCatalog(ctx, c, query)
-		query = q.systemTables(ctx, c, query)
-		if !isInternal(ctx) {
-			if err := q.checkClientSQL(ctx, c, db, query); err != nil {
-				return err
-			}
-		}
-		// After the lockdown check, which judges the client's SQL: the
-		// rewrite adds CTEs and range() of its own.
-		rewritten, err := rewriteQuery(ctx, c, query)
+		p, err := q.compile(ctx, c, db, query)
 		if err != nil {
 			return err
 		}
-		query, cleanup := q.lastCacheRewrite(ctx, c, db, castNow(ctx, c, rewritten), false)
+		if p.usesNow {
+			// One read-only transaction for pruning and the query, so
+			// now() is the same instant in both.
+			if _, err := ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err != nil {
+				return err
+			}
+			defer ex.ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil)
+		}
+		text, cleanup := q.lastCacheRewrite(ctx, c, db, p.sql, false)
 		defer cleanup()
 		ar, err := duckdb.NewArrowFromConn(c)
 		if err != nil {
 			return err
 		}
-		// checkStatement binds (and so opens files), so it sees the pruned
-		// text; pruning parses only, and rewrites only a lone SELECT.
+		// A client's statement passed the lockdown's parse, which only a
+		// single SELECT passes; EXPLAIN and Fletch's own statements are
+		// checked by a prepare (it binds, and so opens files: it sees the
+		// pruned text).
+		check := p.explain || isInternal(ctx)
 		exec := func(sql string) (array.RecordReader, error) {
-			if err := checkStatement(c, sql); err != nil {
-				return nil, err
+			if check {
+				if err := checkStatement(c, sql); err != nil {
+					return nil, err
+				}
 			}
+			queryExecutions.Inc()
 			r, err := ar.QueryContext(ctx, sql, args...)
 			if err != nil {
 				return nil, classify(err)
 			}
 			return r, nil
 		}
-		run := query
+		run := text
 		if !q.noPrune {
-			run = q.pruneQuery(ctx, c, db, query)
+			run = q.applyPrune(ctx, c, text, q.pruneAnalysisOf(ctx, c, db, p, text))
 		}
 		r, err := exec(run)
-		if err != nil && run != query && ctx.Err() == nil {
+		if err != nil && run != text && ctx.Err() == nil {
 			// Pruning must never change an answer, nor an error, which
 			// should name the client's SQL: fall back to it as written.
-			q.log.WarnContext(ctx, "time-range pruning produced a query that failed; running it unpruned", "sql", query, "err", err)
-			if _, err = ex.ExecContext(ctx, "ROLLBACK", nil); err == nil {
-				if _, err = ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err == nil {
-					r, err = exec(query)
+			q.log.WarnContext(ctx, "time-range pruning produced a query that failed; running it unpruned", "sql", text, "err", err)
+			if p.usesNow {
+				if _, err = ex.ExecContext(ctx, "ROLLBACK", nil); err == nil {
+					_, err = ex.ExecContext(ctx, "BEGIN TRANSACTION", nil)
 				}
+			}
+			if err == nil {
+				r, err = exec(text)
 			}
 		}
 		if err != nil {
@@ -368,12 +380,30 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 	return &Result{RecordReader: rdr, conn: conn}, nil
 }
 
+// pruneAnalysisOf returns pass 7's analysis of text: the plan's cached one
+// when text is the plan's (the last value cache left it alone).
+func (q *Engine) pruneAnalysisOf(ctx context.Context, c driver.Conn, db string, p *plan, text string) *pruneAnalysis {
+	if text != p.sql {
+		return q.analyzePrune(ctx, c, db, text)
+	}
+	p.pruneOnce.Do(func() { p.prune = q.analyzePrune(ctx, c, db, text) })
+	return p.prune
+}
+
 // Schema returns the schema Query would return for query with args,
-// without running it to completion (the query is planned with LIMIT 0).
+// without running it: the query is planned under LIMIT 0 (an EXPLAIN
+// ANALYZE as a plain EXPLAIN, which has the same columns).
 func (q *Engine) Schema(ctx context.Context, db, query string, args ...any) (*arrow.Schema, error) {
-	res, err := q.Query(ctx, db, "SELECT * FROM ("+trimStatement(query)+") LIMIT 0", args...)
+	wrapped := "SELECT * FROM (" + trimStatement(query) + "\n) LIMIT 0"
+	if body := stripExplain(query); body != query {
+		wrapped = "EXPLAIN " + body
+	}
+	res, err := q.Query(ctx, db, wrapped, args...)
 	if err != nil {
-		// Re-run as written so the error names the client's SQL.
+		// Run it as written, so an error names the client's SQL. (A
+		// statement that runs alone but not inside a subquery is rare: the
+		// wrapper above ends any trailing comment and turns EXPLAIN ANALYZE
+		// into EXPLAIN.)
 		res2, err2 := q.Query(ctx, db, query, args...)
 		if err2 != nil {
 			return nil, err2
@@ -401,6 +431,11 @@ func checkStatement(c driver.Conn, query string) error {
 	if !ok {
 		return errors.New("query: not a duckdb statement")
 	}
+	return checkStatementType(ds)
+}
+
+// checkStatementType allows only queries.
+func checkStatementType(ds *duckdb.Stmt) error {
 	typ, err := ds.StatementType()
 	if err != nil {
 		return classify(err)

@@ -79,9 +79,11 @@ func (q *Engine) SetLimits(l Limits) error {
 // tell it from a client's own deadline.
 var errTimeoutCause = errors.New("query timeout")
 
-// admit takes a slot and returns the context the query runs under and the
-// function that ends it and frees the slot (safe to call more than once).
-func (q *Engine) admit(ctx context.Context) (context.Context, func(), error) {
+// admit takes a slot and returns the context the query runs under, the
+// function that ends it and frees the slot, and one that only frees the
+// slot (for a result held after it ran; see Result.Hold). Both are safe
+// to call more than once.
+func (q *Engine) admit(ctx context.Context) (context.Context, func(), func(), error) {
 	if q.slots != nil {
 		select {
 		case q.slots <- struct{}{}:
@@ -91,11 +93,11 @@ func (q *Engine) admit(ctx context.Context) (context.Context, func(), error) {
 			case q.slots <- struct{}{}:
 				timer.Stop()
 			case <-timer.C:
-				return nil, nil, fmt.Errorf("%w: the server runs at most %d queries at once and none finished within %s; retry later",
+				return nil, nil, nil, fmt.Errorf("%w: the server runs at most %d queries at once and none finished within %s; retry later",
 					ErrBusy, q.limits.MaxConcurrent, q.limits.QueueTimeout)
 			case <-ctx.Done():
 				timer.Stop()
-				return nil, nil, fmt.Errorf("%w while waiting for a query slot: %w", ErrCanceled, ctx.Err())
+				return nil, nil, nil, fmt.Errorf("%w while waiting for a query slot: %w", ErrCanceled, ctx.Err())
 			}
 		}
 	}
@@ -104,14 +106,14 @@ func (q *Engine) admit(ctx context.Context) (context.Context, func(), error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, q.limits.Timeout, errTimeoutCause)
 	}
 	var once sync.Once
-	return ctx, func() {
+	free := func() {
 		once.Do(func() {
-			cancel()
 			if q.slots != nil {
 				<-q.slots
 			}
 		})
-	}, nil
+	}
+	return ctx, func() { cancel(); free() }, free, nil
 }
 
 // ctxErr returns the error for a query whose context ended, or nil if it

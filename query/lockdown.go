@@ -3,7 +3,6 @@ package query
 import (
 	"context"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -188,15 +187,9 @@ func (q *Engine) checkClientSQL(ctx context.Context, c driver.Conn, db, query st
 // syntax error or several statements, ErrNotAllowed for anything but a
 // SELECT.
 func parseClientSQL(ctx context.Context, c driver.Conn, query string) (map[string]any, error) {
-	s, err := queryString(ctx, c, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	tree, err := parseSQL(ctx, c, query)
 	if err != nil {
 		return nil, classify(err)
-	}
-	var tree map[string]any
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	if err := d.Decode(&tree); err != nil {
-		return nil, fmt.Errorf("query: parse tree: %w", err)
 	}
 	if tree["error"] != false {
 		if tree["error_type"] == "parser" {

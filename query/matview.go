@@ -335,8 +335,8 @@ func (q *Engine) withConn(ctx context.Context, db string, fn func(c driver.Conn)
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
 		c := dc.(driver.Conn)
-		if _, err := c.(driver.ExecerContext).ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
-			return fmt.Errorf("use database %q: %w", db, err)
+		if err := useDatabase(ctx, c, db); err != nil {
+			return err
 		}
 		return fn(c)
 	})

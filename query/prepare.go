@@ -5,12 +5,10 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/duckdb/duckdb-go/v2"
 
-	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
 )
 
@@ -57,21 +55,34 @@ func (p Param) Named() bool {
 	return p.Name == ""
 }
 
+// Classify tells an update (DDL, DELETE: run with Exec) from a query (run
+// with Query) by Fletch's own statement parser, without DuckDB: Query and
+// Exec check the rest. Params is left empty (Describe fills it). Errors
+// are a malformed Fletch statement's (ErrInvalid).
+func (q *Engine) Classify(stmt string) (*Statement, error) {
+	d, ok, err := parseDDL(stmt)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return &Statement{Update: true, DataOnly: d.kind == ddlDelete}, nil
+	}
+	return &Statement{}, nil
+}
+
 // Describe checks stmt as Query or Exec would and describes it: whether it
 // is an update, and its parameters. Errors are those of Query and Exec.
 func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, error) {
 	if db == "" {
 		db = catalog.DefaultDatabase
 	}
-	if d, ok, err := parseDDL(stmt); ok || err != nil {
-		if err != nil {
-			return nil, err
-		}
-		return &Statement{Update: true, DataOnly: d.kind == ddlDelete}, nil
+	if st, err := q.Classify(stmt); err != nil || st.Update {
+		return st, err
 	}
 	if err := q.refresh(ctx, db); err != nil {
 		return nil, err
 	}
+	ctx = withParseMemo(ctx)
 	conn, err := q.db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -80,24 +91,16 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 	var out Statement
 	err = conn.Raw(func(dc any) error {
 		c := dc.(driver.Conn)
-		if _, err := c.(driver.ExecerContext).ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
-			return fmt.Errorf("use database %q: %w", db, err)
-		}
-		stmt = stripCatalog(ctx, c, stmt)
-		stmt = q.systemTables(ctx, c, stmt)
-		if err := q.checkClientSQL(ctx, c, db, stmt); err != nil {
+		if err := useDatabase(ctx, c, db); err != nil {
 			return err
 		}
-		stmt, err = rewriteQuery(ctx, c, stmt)
+		p, err := q.compile(ctx, c, db, stmt)
 		if err != nil {
 			return err
 		}
-		stmt, cleanup := q.lastCacheRewrite(ctx, c, db, castNow(ctx, c, stmt), true)
+		text, cleanup := q.lastCacheRewrite(ctx, c, db, p.sql, true)
 		defer cleanup()
-		if err := checkStatement(c, stmt); err != nil {
-			return err
-		}
-		st, err := c.Prepare(stmt)
+		st, err := c.Prepare(text)
 		if err != nil {
 			return classify(err)
 		}
@@ -105,6 +108,9 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 		ds, ok := st.(*duckdb.Stmt)
 		if !ok {
 			return errors.New("query: not a duckdb statement")
+		}
+		if err := checkStatementType(ds); err != nil {
+			return err
 		}
 		for i := 1; i <= ds.NumInput(); i++ {
 			name, err := ds.ParamName(i)

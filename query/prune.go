@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -37,28 +38,94 @@ import (
 // or query itself when nothing can be pruned. It never changes what the
 // query returns; on any doubt it leaves the reference alone.
 func (q *Engine) pruneQuery(ctx context.Context, c driver.Conn, db, query string) string {
+	return q.applyPrune(ctx, c, query, q.analyzePrune(ctx, c, db, query))
+}
+
+// pruneAnalysis is what pruning learns from a statement's text: its
+// prunable references and how to evaluate their bounds. It is cached with
+// the statement's plan; the files each reference reads are not.
+type pruneAnalysis struct {
+	refs []tableRef
+	// boundsSQL selects every bound of every ref, in order, as TIMESTAMP_NS
+	// nanoseconds: one row, one BIGINT column per bound.
+	boundsSQL string
+	// vals are the bounds' values when every bound is made of constants and
+	// casts alone (the same on every run); nil: evaluate boundsSQL per run.
+	vals []*int64
+}
+
+// analyzePrune finds the prunable references of query (nil when there are
+// none or a step fails: the query then runs unpruned).
+func (q *Engine) analyzePrune(ctx context.Context, c driver.Conn, db, query string) *pruneAnalysis {
 	tree, err := serializeSQL(ctx, c, query)
 	if err != nil || tree == nil {
-		return query
+		return nil
 	}
 	refs := findPrunable(tree, db, q.st.Catalog())
 	if len(refs) == 0 {
-		return query
+		return nil
 	}
 	var exprs []any
+	fixed := true
 	for _, r := range refs {
 		for _, b := range r.bounds {
 			exprs = append(exprs, b.expr)
+			fixed = fixed && literalExpr(b.expr)
 		}
 	}
-	vals, err := evalTimes(ctx, c, exprs)
+	sel, err := intsSQL(ctx, c, exprs, "epoch_ns(CAST(%s AS TIMESTAMP_NS))")
 	if err != nil {
-		q.log.DebugContext(ctx, "time-range pruning skipped: constant not evaluable", "err", err)
+		q.log.DebugContext(ctx, "time-range pruning skipped: constants not renderable", "err", err)
+		return nil
+	}
+	a := &pruneAnalysis{refs: refs, boundsSQL: sel}
+	if fixed {
+		if a.vals, err = evalIntsSQL(ctx, c, sel, len(exprs)); err != nil {
+			q.log.DebugContext(ctx, "time-range pruning skipped: constant not evaluable", "err", err)
+			return nil
+		}
+	}
+	return a
+}
+
+// literalExpr reports whether an expression node is made of constants and
+// casts only, so its value is the same on every run (the session's time
+// zone is fixed to UTC).
+func literalExpr(v any) bool {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	switch m["class"] {
+	case "CONSTANT":
+		return true
+	case "CAST":
+		return literalExpr(m["child"])
+	}
+	return false
+}
+
+// applyPrune splices each reference of a into query, restricted to the
+// files that overlap its bounds now.
+func (q *Engine) applyPrune(ctx context.Context, c driver.Conn, query string, a *pruneAnalysis) string {
+	if a == nil {
 		return query
+	}
+	vals := a.vals
+	if vals == nil {
+		n := 0
+		for _, r := range a.refs {
+			n += len(r.bounds)
+		}
+		var err error
+		if vals, err = evalIntsSQL(ctx, c, a.boundsSQL, n); err != nil {
+			q.log.DebugContext(ctx, "time-range pruning skipped: constant not evaluable", "err", err)
+			return query
+		}
 	}
 	var splices []splice
 	i := 0
-	for _, r := range refs {
+	for _, r := range a.refs {
 		tr := storage.TimeRange{Min: math.MinInt64, Max: math.MaxInt64}
 		for _, b := range r.bounds {
 			v := vals[i]
@@ -149,17 +216,13 @@ func satAdd(a, b int64) int64 {
 	return s
 }
 
-// serializeSQL parses query with DuckDB's parser. It returns nil for
-// statements the parser won't serialize (anything but one SELECT).
+// serializeSQL parses query with DuckDB's parser (parseSQL: once per
+// query within a parse memo). It returns nil for statements the parser
+// won't serialize (anything but one SELECT). The tree may be shared: don't
+// change it.
 func serializeSQL(ctx context.Context, c driver.Conn, query string) (map[string]any, error) {
-	s, err := queryString(ctx, c, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	tree, err := parseSQL(ctx, c, query)
 	if err != nil {
-		return nil, err
-	}
-	var tree map[string]any
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	if err := d.Decode(&tree); err != nil {
 		return nil, err
 	}
 	if tree["error"] != false {
@@ -444,19 +507,29 @@ func evalTimes(ctx context.Context, c driver.Conn, exprs []any) ([]*int64, error
 // evalInts evaluates constant expression nodes, each wrapped by the
 // template (with %s for the value) into a BIGINT; nil for NULL.
 func evalInts(ctx context.Context, c driver.Conn, exprs []any, template string) ([]*int64, error) {
-	tree, err := serializeSQL(ctx, c, "SELECT 1")
-	if err != nil || tree == nil {
-		return nil, errors.New("query: cannot serialize a template")
+	sel, err := intsSQL(ctx, c, exprs, template)
+	if err != nil {
+		return nil, err
+	}
+	return evalIntsSQL(ctx, c, sel, len(exprs))
+}
+
+// intsSQL renders constant expression nodes as one SELECT of n BIGINT
+// columns, each node wrapped by the template (with %s for the value).
+func intsSQL(ctx context.Context, c driver.Conn, exprs []any, template string) (string, error) {
+	tree, err := selectTemplate(ctx, c)
+	if err != nil {
+		return "", err
 	}
 	node := tree["statements"].([]any)[0].(map[string]any)["node"].(map[string]any)
 	node["select_list"] = exprs
 	js, err := json.Marshal(tree)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	sel, err := queryString(ctx, c, "SELECT json_deserialize_sql($1::JSON)", string(js))
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	cols := make([]string, len(exprs))
 	aliases := make([]string, len(exprs))
@@ -464,20 +537,44 @@ func evalInts(ctx context.Context, c driver.Conn, exprs []any, template string) 
 		aliases[i] = fmt.Sprintf("c%d", i)
 		cols[i] = fmt.Sprintf(template, fmt.Sprintf("c%d", i))
 	}
-	stmt := "SELECT " + strings.Join(cols, ", ") + " FROM (" + sel + ") AS s(" + strings.Join(aliases, ", ") + ")"
+	return "SELECT " + strings.Join(cols, ", ") + " FROM (" + sel + ") AS s(" + strings.Join(aliases, ", ") + ")", nil
+}
+
+var selectOne struct {
+	sync.Mutex
+	tree map[string]any
+}
+
+// selectTemplate returns a fresh copy of the syntax tree of "SELECT 1", a
+// statement to hang expression nodes on; DuckDB parses it once per process.
+func selectTemplate(ctx context.Context, c driver.Conn) (map[string]any, error) {
+	selectOne.Lock()
+	defer selectOne.Unlock()
+	if selectOne.tree == nil {
+		tree, err := serializeSQL(context.WithoutCancel(ctx), c, "SELECT 1")
+		if err != nil || tree == nil {
+			return nil, errors.New("query: cannot serialize a template")
+		}
+		selectOne.tree = tree
+	}
+	return deepCopy(selectOne.tree).(map[string]any), nil
+}
+
+// evalIntsSQL runs a SELECT of n BIGINT columns made by intsSQL.
+func evalIntsSQL(ctx context.Context, c driver.Conn, stmt string, n int) ([]*int64, error) {
 	rows, err := c.(driver.QueryerContext).QueryContext(ctx, stmt, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	dest := make([]driver.Value, len(exprs))
+	dest := make([]driver.Value, n)
 	if err := rows.Next(dest); err != nil {
 		if err == io.EOF {
 			return nil, errors.New("query: no row")
 		}
 		return nil, err
 	}
-	out := make([]*int64, len(exprs))
+	out := make([]*int64, n)
 	for i, v := range dest {
 		switch v := v.(type) {
 		case nil:

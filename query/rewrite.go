@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -42,6 +41,7 @@ func rewriteQuery(ctx context.Context, c driver.Conn, query string) (string, err
 	if err != nil || tree == nil {
 		return query, nil // not one SELECT: DuckDB will say what is wrong
 	}
+	tree = deepCopy(tree).(map[string]any) // the rewrite changes it
 	r := &rewriter{ctx: ctx, c: c}
 	if err := r.nameItems(tree); err != nil {
 		return "", err
@@ -144,11 +144,7 @@ func containsRewrite(v any) bool {
 // template returns the syntax tree of "SELECT 1", a statement to hang
 // nodes on.
 func (r *rewriter) template() (map[string]any, error) {
-	tree, err := serializeSQL(r.ctx, r.c, "SELECT 1")
-	if err != nil || tree == nil {
-		return nil, errors.New("query: cannot serialize a template")
-	}
-	return tree, nil
+	return selectTemplate(r.ctx, r.c)
 }
 
 func stmtNode(tree map[string]any) map[string]any {
@@ -215,7 +211,7 @@ func (r *rewriter) renderNode(node map[string]any) (string, error) {
 
 // parseExprs parses SQL expressions into nodes.
 func (r *rewriter) parseExprs(exprs ...string) ([]any, error) {
-	tree, err := serializeSQL(r.ctx, r.c, "SELECT "+strings.Join(exprs, ", "))
+	tree, err := r.parseCopy("SELECT " + strings.Join(exprs, ", "))
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +227,7 @@ func (r *rewriter) parseExprs(exprs ...string) ([]any, error) {
 
 // parseQuery parses a query into its node.
 func (r *rewriter) parseQuery(sql string) (map[string]any, error) {
-	tree, err := serializeSQL(r.ctx, r.c, sql)
+	tree, err := r.parseCopy(sql)
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +235,16 @@ func (r *rewriter) parseQuery(sql string) (map[string]any, error) {
 		return nil, fmt.Errorf("query: rewritten query does not parse: %s", sql)
 	}
 	return stmtNode(tree), nil
+}
+
+// parseCopy is serializeSQL returning a tree of the rewriter's own, which
+// it may change and splice into the query's.
+func (r *rewriter) parseCopy(sql string) (map[string]any, error) {
+	tree, err := serializeSQL(r.ctx, r.c, sql)
+	if err != nil || tree == nil {
+		return nil, err
+	}
+	return deepCopy(tree).(map[string]any), nil
 }
 
 // replaceNode makes dst hold src's contents, so every reference to dst

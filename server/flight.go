@@ -120,7 +120,7 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 	if err != nil {
 		return grpcError(err)
 	}
-	stmt, err := f.s.q.Describe(ctx, db, sql)
+	stmt, err := f.s.q.Classify(sql)
 	if err != nil {
 		return grpcError(err)
 	}

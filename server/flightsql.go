@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -30,10 +31,11 @@ type sqlServer struct {
 	s        *Server
 	info     map[uint32]any
 	prepared preparedStore
+	held     *heldResults
 }
 
 func newSQLServer(s *Server) *sqlServer {
-	srv := &sqlServer{s: s, info: map[uint32]any{}}
+	srv := &sqlServer{s: s, info: map[uint32]any{}, held: newHeldResults(s.opts.ResultHoldTTL)}
 	srv.Alloc = s.mem
 	register := func(id flightsql.SqlInfo, v any) {
 		if err := srv.RegisterSqlInfo(id, v); err != nil {
@@ -189,8 +191,15 @@ type statementHandle struct {
 	SQL      string `json:"sql,omitempty"`
 	// Done marks a statement that already ran (DDL) and returns no rows.
 	Done bool `json:"done,omitempty"`
+	// Held is the id of the result GetFlightInfo ran and holds (held.go);
+	// Token is the id of the token that ran it.
+	Held  string `json:"held,omitempty"`
+	Token string `json:"tok,omitempty"`
 }
 
+// GetFlightInfoStatement runs the query once and holds its result for the
+// DoGet of the ticket it returns (held.go); DDL runs here and its ticket
+// streams nothing.
 func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	if cmd.GetTransactionId() != nil {
 		return nil, status.Error(codes.InvalidArgument, "transactions are not supported")
@@ -200,7 +209,7 @@ func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.
 	if err != nil {
 		return nil, err
 	}
-	stmt, err := srv.s.q.Describe(ctx, db, cmd.GetQuery())
+	stmt, err := srv.s.q.Classify(cmd.GetQuery())
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -213,11 +222,18 @@ func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.
 		}
 		return srv.doneInfo(desc)
 	}
-	schema, err := srv.s.q.Schema(ctx, db, cmd.GetQuery())
+	res, err := srv.runHeld(ctx, db, cmd.GetQuery())
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, err
 	}
-	handle, _ := json.Marshal(statementHandle{Database: db, SQL: cmd.GetQuery()})
+	schema := res.Schema()
+	tokenID := tokenIDOf(ctx)
+	id, err := srv.held.hold(res, tokenID)
+	if err != nil {
+		res.Release()
+		return nil, status.Errorf(codes.Internal, "hold result: %v", err)
+	}
+	handle, _ := json.Marshal(statementHandle{Database: db, SQL: cmd.GetQuery(), Held: id, Token: tokenID})
 	tkt, err := flightsql.CreateStatementQueryTicket(handle)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "create ticket: %v", err)
@@ -229,6 +245,57 @@ func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.
 		TotalRecords:     -1,
 		TotalBytes:       -1,
 	}, nil
+}
+
+// runHeld runs a query whose result outlives the RPC that runs it: it is
+// cancelled with that RPC while it runs, but not after, so a DoGet can
+// still stream it.
+func (srv *sqlServer) runHeld(ctx context.Context, db, sql string, args ...any) (*query.Result, error) {
+	qctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	start := time.Now()
+	res, err := srv.s.q.Query(qctx, db, sql, args...)
+	observeQuery("flightsql", start, err)
+	if !stop() || err != nil {
+		// The RPC ended while the query ran (cancel was called), or the
+		// query failed.
+		if res != nil {
+			res.Release()
+		}
+		cancel()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, grpcError(err)
+	}
+	// qctx now ends only with the query timeout or when the result is
+	// released; cancel is dropped with it (context.WithCancel's resources
+	// go with the parent, which has no cancel of its own).
+	return res, nil
+}
+
+// tokenIDOf is the id of the token a request presented ("" with auth off).
+func tokenIDOf(ctx context.Context) string {
+	p, _ := auth.FromContext(ctx)
+	return p.TokenID
+}
+
+// takeHeld returns the result held under h, or nil if it is no longer held
+// (the caller runs the statement again). A ticket issued to another token
+// is refused.
+func (srv *sqlServer) takeHeld(ctx context.Context, id, tokenID string) (*query.Result, error) {
+	caller := tokenIDOf(ctx)
+	if tokenID != caller {
+		return nil, status.Error(codes.PermissionDenied, "this ticket was issued to another token; call GetFlightInfo with your own")
+	}
+	res, ok, owner := srv.held.take(id, caller)
+	if !owner {
+		return nil, status.Error(codes.PermissionDenied, "this ticket was issued to another token; call GetFlightInfo with your own")
+	}
+	if !ok {
+		return nil, nil
+	}
+	return res, nil
 }
 
 func (srv *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
@@ -243,6 +310,15 @@ func (srv *sqlServer) DoGetStatement(ctx context.Context, tkt flightsql.Statemen
 	if err != nil {
 		return nil, nil, err
 	}
+	if h.Held != "" {
+		res, err := srv.takeHeld(ctx, h.Held, h.Token)
+		if err != nil {
+			return nil, nil, err
+		}
+		if res != nil {
+			return srv.stream(ctx, res)
+		}
+	}
 	return srv.runQuery(ctx, h.Database, h.SQL)
 }
 
@@ -256,8 +332,8 @@ func (srv *sqlServer) infoFor(desc *flight.FlightDescriptor, schema *arrow.Schem
 	}
 }
 
-// stream sends one record built by build over a channel.
-func (srv *sqlServer) stream(schema *arrow.Schema, build func(b *array.RecordBuilder)) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+// streamRecord sends one record built by build over a channel.
+func (srv *sqlServer) streamRecord(schema *arrow.Schema, build func(b *array.RecordBuilder)) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	b := array.NewRecordBuilder(srv.s.mem, schema)
 	defer b.Release()
 	build(b)
@@ -273,7 +349,7 @@ func (srv *sqlServer) GetFlightInfoCatalogs(_ context.Context, desc *flight.Flig
 }
 
 func (srv *sqlServer) DoGetCatalogs(context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	return srv.stream(schema_ref.Catalogs, func(b *array.RecordBuilder) {
+	return srv.streamRecord(schema_ref.Catalogs, func(b *array.RecordBuilder) {
 		b.Field(0).(*array.StringBuilder).Append(catalogName)
 	})
 }
@@ -283,7 +359,7 @@ func (srv *sqlServer) GetFlightInfoSchemas(_ context.Context, _ flightsql.GetDBS
 }
 
 func (srv *sqlServer) DoGetDBSchemas(ctx context.Context, cmd flightsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	return srv.stream(schema_ref.DBSchemas, func(b *array.RecordBuilder) {
+	return srv.streamRecord(schema_ref.DBSchemas, func(b *array.RecordBuilder) {
 		if c := cmd.GetCatalog(); c != nil && *c != catalogName {
 			return
 		}
@@ -320,7 +396,7 @@ func (srv *sqlServer) DoGetTables(ctx context.Context, cmd flightsql.GetTables) 
 		wantTables = containsFold(types, tableType) || containsFold(types, "BASE TABLE")
 		wantViews = containsFold(types, viewType)
 	}
-	return srv.stream(schema, func(b *array.RecordBuilder) {
+	return srv.streamRecord(schema, func(b *array.RecordBuilder) {
 		if c := cmd.GetCatalog(); c != nil && *c != catalogName && *c != "" {
 			return
 		}
@@ -386,7 +462,7 @@ func (srv *sqlServer) GetFlightInfoTableTypes(_ context.Context, desc *flight.Fl
 }
 
 func (srv *sqlServer) DoGetTableTypes(context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	return srv.stream(schema_ref.TableTypes, func(b *array.RecordBuilder) {
+	return srv.streamRecord(schema_ref.TableTypes, func(b *array.RecordBuilder) {
 		b.Field(0).(*array.StringBuilder).Append(tableType)
 		b.Field(0).(*array.StringBuilder).Append(viewType)
 	})

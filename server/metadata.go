@@ -21,7 +21,7 @@ func (srv *sqlServer) GetFlightInfoPrimaryKeys(_ context.Context, _ flightsql.Ta
 }
 
 func (srv *sqlServer) DoGetPrimaryKeys(ctx context.Context, ref flightsql.TableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	return srv.stream(schema_ref.PrimaryKeys, func(b *array.RecordBuilder) {
+	return srv.streamRecord(schema_ref.PrimaryKeys, func(b *array.RecordBuilder) {
 		if ref.Catalog != nil && *ref.Catalog != "" && *ref.Catalog != catalogName {
 			return
 		}
@@ -59,7 +59,7 @@ func (srv *sqlServer) GetFlightInfoImportedKeys(_ context.Context, _ flightsql.T
 }
 
 func (srv *sqlServer) DoGetImportedKeys(context.Context, flightsql.TableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	return srv.stream(schema_ref.ImportedKeys, func(*array.RecordBuilder) {})
+	return srv.streamRecord(schema_ref.ImportedKeys, func(*array.RecordBuilder) {})
 }
 
 func (srv *sqlServer) GetFlightInfoExportedKeys(_ context.Context, _ flightsql.TableRef, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
@@ -67,7 +67,7 @@ func (srv *sqlServer) GetFlightInfoExportedKeys(_ context.Context, _ flightsql.T
 }
 
 func (srv *sqlServer) DoGetExportedKeys(context.Context, flightsql.TableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	return srv.stream(schema_ref.ExportedKeys, func(*array.RecordBuilder) {})
+	return srv.streamRecord(schema_ref.ExportedKeys, func(*array.RecordBuilder) {})
 }
 
 func (srv *sqlServer) GetFlightInfoCrossReference(_ context.Context, _ flightsql.CrossTableRef, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
@@ -75,7 +75,7 @@ func (srv *sqlServer) GetFlightInfoCrossReference(_ context.Context, _ flightsql
 }
 
 func (srv *sqlServer) DoGetCrossReference(context.Context, flightsql.CrossTableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	return srv.stream(schema_ref.CrossReference, func(*array.RecordBuilder) {})
+	return srv.streamRecord(schema_ref.CrossReference, func(*array.RecordBuilder) {})
 }
 
 // xdbcType is one row of GetXdbcTypeInfo: a SQL type Fletch stores.
@@ -102,7 +102,7 @@ func (srv *sqlServer) GetFlightInfoXdbcTypeInfo(_ context.Context, _ flightsql.G
 }
 
 func (srv *sqlServer) DoGetXdbcTypeInfo(_ context.Context, cmd flightsql.GetXdbcTypeInfo) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	return srv.stream(schema_ref.XdbcTypeInfo, func(b *array.RecordBuilder) {
+	return srv.streamRecord(schema_ref.XdbcTypeInfo, func(b *array.RecordBuilder) {
 		for _, t := range xdbcTypes {
 			if dt := cmd.GetDataType(); dt != nil && *dt != t.jdbcType {
 				continue

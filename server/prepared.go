@@ -38,6 +38,9 @@ type prepared struct {
 	desc *query.Statement
 	args []any // bound parameters; nil until DoPut binds them
 	used time.Time
+	// held maps a token id to the held result (held.go) of its last
+	// GetFlightInfo on this statement, until its DoGet takes it.
+	held map[string]string
 }
 
 type preparedStore struct {
@@ -177,11 +180,48 @@ func (srv *sqlServer) GetFlightInfoPreparedStatement(ctx context.Context, cmd fl
 		}
 		return srv.doneInfo(desc)
 	}
-	sc, err := srv.s.q.Schema(ctx, p.db, p.sql, srv.argsOf(p)...)
+	res, err := srv.runHeld(ctx, p.db, p.sql, srv.argsOf(p)...)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, err
 	}
+	sc := res.Schema()
+	tokenID := tokenIDOf(ctx)
+	id, err := srv.held.hold(res, tokenID)
+	if err != nil {
+		res.Release()
+		return nil, status.Errorf(codes.Internal, "hold result: %v", err)
+	}
+	srv.prepared.mu.Lock()
+	if p.held == nil {
+		p.held = map[string]string{}
+	}
+	if old, ok := p.held[tokenID]; ok {
+		// An execution never read: release its result now.
+		if r, ok, _ := srv.held.take(old, tokenID); ok {
+			r.Release()
+		}
+	}
+	p.held[tokenID] = id
+	srv.prepared.mu.Unlock()
 	return srv.infoFor(desc, sc), nil
+}
+
+// takeHeld returns the result the caller's token last ran for p and has
+// not read, if it is still held.
+func (srv *sqlServer) takePreparedHeld(ctx context.Context, p *prepared) *query.Result {
+	tokenID := tokenIDOf(ctx)
+	srv.prepared.mu.Lock()
+	id, ok := p.held[tokenID]
+	delete(p.held, tokenID)
+	srv.prepared.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	res, ok, _ := srv.held.take(id, tokenID)
+	if !ok {
+		return nil
+	}
+	return res
 }
 
 func (srv *sqlServer) DoGetPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery) (*arrow.Schema, <-chan flight.StreamChunk, error) {
@@ -194,6 +234,9 @@ func (srv *sqlServer) DoGetPreparedStatement(ctx context.Context, cmd flightsql.
 	}
 	if ctx, err = authorize(ctx, p.db, auth.PermRead); err != nil {
 		return nil, nil, err
+	}
+	if res := srv.takePreparedHeld(ctx, p); res != nil {
+		return srv.stream(ctx, res)
 	}
 	return srv.runQuery(ctx, p.db, p.sql, srv.argsOf(p)...)
 }
@@ -267,6 +310,11 @@ func (srv *sqlServer) runQuery(ctx context.Context, db, sql string, args ...any)
 	if err != nil {
 		return nil, nil, grpcError(err)
 	}
+	return srv.stream(ctx, res)
+}
+
+// stream streams a result and releases it.
+func (srv *sqlServer) stream(ctx context.Context, res *query.Result) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	ch := make(chan flight.StreamChunk)
 	go flight.StreamChunksFromReader(ctx, statusReader{res}, ch)
 	return res.Schema(), ch, nil

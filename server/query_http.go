@@ -105,7 +105,7 @@ func (s *Server) querySQL(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, err)
 		return
 	}
-	stmt, err := s.q.Describe(ctx, req.DB, req.Q)
+	stmt, err := s.q.Classify(req.Q)
 	if err != nil {
 		s.httpError(w, err)
 		return

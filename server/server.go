@@ -49,6 +49,10 @@ type Options struct {
 	// TLS, if set, serves HTTPS and gRPC over TLS on the listener (see
 	// TLSConfig); nil serves plaintext.
 	TLS *tls.Config
+	// ResultHoldTTL is how long a Flight SQL result run by GetFlightInfo
+	// waits for its DoGet before it is released (held.go). Zero means
+	// DefaultResultHoldTTL (30 s).
+	ResultHoldTTL time.Duration
 }
 
 // DefaultMaxLineBytes is the default Options.MaxLineBytes: 1 MiB, far
@@ -67,6 +71,7 @@ type Server struct {
 	grpc  *grpc.Server
 	http  *http.Server
 	mux   cmux.CMux
+	sql   *sqlServer
 	ready chan struct{}
 }
 
@@ -83,6 +88,7 @@ func New(st *storage.Engine, q *query.Engine, opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger, st: st, q: q, mem: memory.DefaultAllocator, ready: make(chan struct{})}
 	sqlSrv := newSQLServer(s)
+	s.sql = sqlSrv
 	fs := &flightService{FlightServer: flightsql.NewFlightServer(sqlSrv), s: s}
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256<<20),
 		grpc.ChainUnaryInterceptor(s.requestUnary, s.recoverUnary, s.authUnary),
@@ -136,6 +142,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	if s.mux != nil {
 		s.mux.Close()
 	}
+	s.sql.held.close()
 }
 
 // databaseFromContext reads the database a gRPC call names: the header

@@ -60,6 +60,7 @@ func serveCmd() *cobra.Command {
 	var (
 		dataDir, addr, logLevel string
 		persistInterval         time.Duration
+		resultHold              time.Duration
 		bufferMax, queryMem     int64
 		maxBody                 int64
 		maxLine                 int
@@ -92,7 +93,7 @@ func serveCmd() *cobra.Command {
 			opts.Limits.MaxColumnsPerTable = maxCols
 			opts.Limits.MaxTablesPerDatabase = maxTables
 			opts.NoCompaction = noCompaction
-			srvOpts := server.Options{MaxRequestBytes: maxBody, MaxLineBytes: maxLine, Logger: log, WithoutAuth: withoutAuth}
+			srvOpts := server.Options{MaxRequestBytes: maxBody, MaxLineBytes: maxLine, Logger: log, WithoutAuth: withoutAuth, ResultHoldTTL: resultHold}
 			if (tlsCert == "") != (tlsKey == "") {
 				return fmt.Errorf("--tls-cert and --tls-key go together: give both (PEM certificate chain and its key) or neither")
 			}
@@ -129,6 +130,7 @@ func serveCmd() *cobra.Command {
 	f.DurationVar(&limits.Timeout, "query-timeout", limits.Timeout, "stop a query running longer (504 / DeadlineExceeded); 0 means no limit")
 	f.IntVar(&limits.MaxConcurrent, "max-concurrent-queries", limits.MaxConcurrent, "queries running at once; more wait for --query-queue-timeout, then get 429 / ResourceExhausted; 0 means no cap")
 	f.DurationVar(&limits.QueueTimeout, "query-queue-timeout", limits.QueueTimeout, "how long a query waits for one of --max-concurrent-queries")
+	f.DurationVar(&resultHold, "result-hold", server.DefaultResultHoldTTL, "how long a Flight SQL result, run by GetFlightInfo, waits for its DoGet; a later DoGet runs the query again")
 	return cmd
 }
 

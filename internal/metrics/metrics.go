@@ -64,3 +64,11 @@ func RegisterGaugeFunc(name, help string, fn func() float64) {
 
 // RegisterCollector adds a collector (e.g. per-table gauges).
 func RegisterCollector(c prometheus.Collector) { Registry.MustRegister(c) }
+
+// NewCounter makes and registers a counter; call it once per name, from a
+// package-level variable.
+func NewCounter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	Registry.MustRegister(c)
+	return c
+}

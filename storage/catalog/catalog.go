@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -150,7 +151,16 @@ type Catalog struct {
 	path   string
 	dbs    map[string]*Database
 	limits Limits
+	// version moves on every change (see Version).
+	version atomic.Uint64
 }
+
+// Version is a number that changes whenever the catalog does (databases,
+// tables, columns, views, materialized views, retention), for callers
+// caching what they derived from it: read Version before reading the
+// catalog, and a cache entry made under an old version is never mistaken
+// for a current one.
+func (c *Catalog) Version() uint64 { return c.version.Load() }
 
 type fileJSON struct {
 	Version   int         `json:"version"`
@@ -342,6 +352,7 @@ func (c *Catalog) Ensure(db, table string, cols []Column) (*Table, bool, error) 
 	d.Tables[table] = next
 	if err := c.saveLocked(); err != nil {
 		// Keep memory and disk in agreement: undo.
+		c.version.Add(1)
 		if old == nil {
 			delete(d.Tables, table)
 		} else {
@@ -377,6 +388,7 @@ func (c *Catalog) CreateDatabase(db string) error {
 }
 
 func (c *Catalog) saveLocked() error {
+	c.version.Add(1) // every change is saved; a failed save is undone, and moves it again
 	f := fileJSON{Version: 1}
 	for _, n := range sortedKeys(c.dbs) {
 		f.Databases = append(f.Databases, c.dbs[n])
@@ -410,6 +422,7 @@ func (c *Catalog) DropDatabase(db string) error {
 	delete(c.dbs, db)
 	if err := c.saveLocked(); err != nil {
 		c.dbs[db] = d // keep memory and disk in agreement
+		c.version.Add(1)
 		return err
 	}
 	return nil

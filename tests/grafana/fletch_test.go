@@ -54,7 +54,7 @@ type fletch struct {
 // its command line, and waits for /health. With "--tls-cert FILE" among args the
 // server speaks TLS, and every call the tests make trusts FILE as its only root. The
 // process is killed at cleanup; a failing test gets the tail of its log.
-func startFletch(t *testing.T, args ...string) *fletch {
+func startFletch(t testing.TB, args ...string) *fletch {
 	t.Helper()
 	bin := os.Getenv("FLETCH_BIN")
 	if bin == "" {
@@ -115,7 +115,7 @@ func (f *fletch) url(path string) string {
 }
 
 // certPool is a pool holding only the PEM certificates in path.
-func certPool(t *testing.T, path string) *x509.CertPool {
+func certPool(t testing.TB, path string) *x509.CertPool {
 	t.Helper()
 	pem, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -125,7 +125,7 @@ func certPool(t *testing.T, path string) *x509.CertPool {
 }
 
 // adminToken reads the "admin token: T" line a first start prints.
-func adminToken(t *testing.T, logPath string) string {
+func adminToken(t testing.TB, logPath string) string {
 	t.Helper()
 	b, err := os.ReadFile(logPath)
 	require.NoError(t, err)
@@ -138,7 +138,7 @@ func adminToken(t *testing.T, logPath string) string {
 	return ""
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -159,7 +159,7 @@ func tail(path string, lines int) string {
 }
 
 // writeLP posts line protocol (nanosecond timestamps) and requires 204.
-func (f *fletch) writeLP(t *testing.T, db string, lines []string) {
+func (f *fletch) writeLP(t testing.TB, db string, lines []string) {
 	t.Helper()
 	url := f.url(fmt.Sprintf("/api/v3/write_lp?db=%s&precision=nanosecond", db))
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(strings.Join(lines, "\n")+"\n"))
@@ -183,7 +183,7 @@ type grafanaClient struct {
 	mem *memory.CheckedAllocator
 }
 
-func newGrafanaClient(t *testing.T, f *fletch, md metadata.MD) *grafanaClient {
+func newGrafanaClient(t testing.TB, f *fletch, md metadata.MD) *grafanaClient {
 	t.Helper()
 	creds := f.creds
 	if creds == nil {
@@ -202,7 +202,7 @@ func newGrafanaClient(t *testing.T, f *fletch, md metadata.MD) *grafanaClient {
 
 // ctx is what the datasource sends: its metadata as outgoing gRPC headers, and the
 // 30-second timeout of its resource handlers.
-func (g *grafanaClient) ctx(t *testing.T) context.Context {
+func (g *grafanaClient) ctx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	if g.md.Len() != 0 {

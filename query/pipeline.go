@@ -1,0 +1,270 @@
+package query
+
+import (
+	"container/list"
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"weak"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/fletchdb/fletch/internal/metrics"
+	"github.com/fletchdb/fletch/storage"
+)
+
+// The query pipeline. A client statement becomes the SQL DuckDB runs
+// through these passes, in this order (each in its own file):
+//
+//	1. stripCatalog      scope.go     fletch.db.table → db.table (JDBC tools)
+//	2. systemTables      scope.go     system.<name> → a VALUES list of Fletch's state
+//	3. checkClientSQL    lockdown.go  lockdown and database scope; judges the
+//	                                  client's own text, so it comes before
+//	                                  any rewrite adds SQL of Fletch's
+//	4. rewriteQuery      rewrite.go   date_bin_gapfill, date_bin_wallclock,
+//	                                  difference/derivative window functions
+//	5. castNow           nowcast.go   now() → CAST(now() AS TIMESTAMP_NS)
+//	6. lastCacheRewrite  lastcache.go answers from the last value cache
+//	7. pruneQuery        prune.go     a table reference bounded in time →
+//	                                  that table over only the overlapping files
+//
+// Every pass reads the statement's syntax tree from DuckDB's own parser
+// (json_serialize_sql). A query's passes share one parse of each text they
+// see (parseSQL, through the parse memo in the query's context): a
+// statement no pass changes is parsed once, however many passes read it.
+//
+// Passes 1 and 3–5 depend only on the text, the database, the scope and the
+// catalog, so their outcome is cached (planCache) under those, with the
+// catalog's version: a repeated statement skips them, and skips pass 7's
+// parse and its evaluation of constant time bounds too. What depends on
+// data is redone on every run: the system tables' rows (a statement naming
+// one is never cached), the last value cache's rows, and the files a
+// pruned reference reads (storage.TableSQLRange is asked each time, so a
+// cached plan never names a file compaction retired).
+
+var (
+	queryParses = metrics.NewCounter("fletch_query_parses_total",
+		"Statements parsed with DuckDB's parser (json_serialize_sql) while planning client queries.")
+	queryExecutions = metrics.NewCounter("fletch_query_executions_total",
+		"Client statements executed by DuckDB (a query is executed once however many RPCs it takes).")
+	planCacheHits = metrics.NewCounter("fletch_query_plan_cache_hits_total",
+		"Client statements whose analysis came from the plan cache.")
+)
+
+// parseMemoKey carries a *parseMemo in a query's context.
+type parseMemoKey struct{}
+
+// parseMemo holds the parses made while planning one statement, keyed by
+// the text parsed. Trees in it are shared: callers must not change them
+// (deepCopy first, as rewriteQuery does).
+type parseMemo struct {
+	mu    sync.Mutex
+	trees map[string]map[string]any
+}
+
+// withParseMemo returns ctx carrying a fresh parse memo, unless it has one.
+func withParseMemo(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(parseMemoKey{}).(*parseMemo); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, parseMemoKey{}, &parseMemo{trees: map[string]map[string]any{}})
+}
+
+// parseSQL returns DuckDB's parse of query: json_serialize_sql's output,
+// decoded with numbers as json.Number, including its "error" members for
+// text that is not one or more SELECT statements. Within a context from
+// withParseMemo, each text is parsed once.
+func parseSQL(ctx context.Context, c driver.Conn, query string) (map[string]any, error) {
+	memo, _ := ctx.Value(parseMemoKey{}).(*parseMemo)
+	if memo != nil {
+		memo.mu.Lock()
+		tree, ok := memo.trees[query]
+		memo.mu.Unlock()
+		if ok {
+			return tree, nil
+		}
+	}
+	queryParses.Inc()
+	s, err := queryString(ctx, c, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	if err != nil {
+		return nil, err
+	}
+	var tree map[string]any
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	if err := d.Decode(&tree); err != nil {
+		return nil, fmt.Errorf("query: parse tree: %w", err)
+	}
+	if memo != nil {
+		memo.mu.Lock()
+		memo.trees[query] = tree
+		memo.mu.Unlock()
+	}
+	return tree, nil
+}
+
+// plan is a client statement after passes 1–5, as cached.
+type plan struct {
+	// sql is the text after castNow: what lastCacheRewrite and pruneQuery
+	// start from.
+	sql string
+	// explain is true for EXPLAIN [ANALYZE] statements, which DuckDB's
+	// parser won't serialize; they are checked by a prepare.
+	explain bool
+	// usesNow is true when the text may call a function whose value is the
+	// transaction's instant (now(), current_timestamp, ...): the statement
+	// then runs in a transaction of its own, so pruning's bounds and the
+	// query see one instant.
+	usesNow bool
+	// prune is pass 7's analysis of sql, made on first use (pruneOnce).
+	prune     *pruneAnalysis
+	pruneOnce sync.Once
+}
+
+// planKey is what a plan depends on besides the catalog.
+type planKey struct {
+	db, scope string
+	scoped    bool
+	sql       string
+}
+
+// planCache is an LRU of plans (at most planCacheSize), dropped whole when
+// the catalog's version moves.
+type planCache struct {
+	mu      sync.Mutex
+	version uint64
+	ll      *list.List // of *planCacheEntry, most recent first
+	m       map[planKey]*list.Element
+}
+
+type planCacheEntry struct {
+	key planKey
+	p   *plan
+}
+
+// planCacheSize bounds the cached plans. Each holds a statement's text
+// and its time bounds: a few KB, so the cache stays in the low MB.
+const planCacheSize = 1024
+
+// planCacheMaxSQL is the longest statement cached: generated statements
+// (large IN lists, VALUES) rarely repeat and would crowd the cache.
+const planCacheMaxSQL = 16 << 10
+
+func (pc *planCache) get(k planKey, version uint64) *plan {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.version != version || pc.m == nil {
+		return nil
+	}
+	e, ok := pc.m[k]
+	if !ok {
+		return nil
+	}
+	pc.ll.MoveToFront(e)
+	return e.Value.(*planCacheEntry).p
+}
+
+func (pc *planCache) put(k planKey, version uint64, p *plan) {
+	if len(k.sql) > planCacheMaxSQL {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.m == nil || pc.version != version {
+		pc.version, pc.ll, pc.m = version, list.New(), map[planKey]*list.Element{}
+	}
+	if e, ok := pc.m[k]; ok {
+		e.Value.(*planCacheEntry).p = p
+		pc.ll.MoveToFront(e)
+		return
+	}
+	pc.m[k] = pc.ll.PushFront(&planCacheEntry{key: k, p: p})
+	if pc.ll.Len() > planCacheSize {
+		last := pc.ll.Back()
+		pc.ll.Remove(last)
+		delete(pc.m, last.Value.(*planCacheEntry).key)
+	}
+}
+
+// compile runs passes 1–5 on a client statement of database db, or takes
+// their outcome from the plan cache. The context must carry a parse memo
+// (withParseMemo). Errors are checkClientSQL's and rewriteQuery's.
+func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (*plan, error) {
+	scope, scoped := scopeOf(ctx)
+	internalQuery := isInternal(ctx)
+	key := planKey{db: db, scope: scope, scoped: scoped, sql: query}
+	version := q.st.Catalog().Version()
+	if !internalQuery {
+		if p := q.plans.get(key, version); p != nil {
+			planCacheHits.Inc()
+			return p, nil
+		}
+	}
+	text := stripCatalog(ctx, c, query)
+	withSystem := q.systemTables(ctx, c, text)
+	cacheable := withSystem == text && !internalQuery
+	text = withSystem
+	if !internalQuery {
+		if err := q.checkClientSQL(ctx, c, db, text); err != nil {
+			return nil, err
+		}
+	}
+	// After the lockdown check, which judges the client's SQL: the
+	// rewrite adds CTEs and range() of its own.
+	text, err := rewriteQuery(ctx, c, text)
+	if err != nil {
+		return nil, err
+	}
+	text = castNow(ctx, c, text)
+	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: mentionsNow(text)}
+	if cacheable {
+		q.plans.put(key, version, p)
+	}
+	return p, nil
+}
+
+// mentionsNow reports whether sql may call a function whose value is the
+// transaction's instant; a false positive only costs a transaction.
+func mentionsNow(sql string) bool {
+	lower := strings.ToLower(sql)
+	for name := range tzFunctions {
+		if strings.Contains(lower, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// useDatabase makes db the connection's current DuckDB schema, so a
+// statement's unqualified names are db's tables. A USE costs DuckDB about
+// as much as a small query (0.1 ms), so each connection remembers its
+// database and a USE is sent only when it changes. Every USE Fletch sends
+// goes through here; clients' SQL can't send one (lockdown.go).
+func useDatabase(ctx context.Context, c driver.Conn, db string) error {
+	dc, ok := c.(*duckdb.Conn)
+	if !ok {
+		return errors.New("query: not a duckdb connection")
+	}
+	key := weak.Make(dc)
+	if cur, ok := connDatabase.Load(key); ok && cur.(string) == db {
+		return nil
+	}
+	if _, err := c.(driver.ExecerContext).ExecContext(ctx, "USE "+storage.QuoteIdent(db), nil); err != nil {
+		connDatabase.Delete(key)
+		return fmt.Errorf("use database %q: %w", db, err)
+	}
+	if _, loaded := connDatabase.Swap(key, db); !loaded {
+		// Forget the connection with it; a weak key is never equal to
+		// another connection's, even one allocated at the same address.
+		runtime.AddCleanup(dc, func(k weak.Pointer[duckdb.Conn]) { connDatabase.Delete(k) }, key)
+	}
+	return nil
+}
+
+// connDatabase maps a connection (weakly) to its current database.
+var connDatabase sync.Map
