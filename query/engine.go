@@ -284,8 +284,10 @@ func (q *Engine) limitedQuery(ctx context.Context, db, query string, args ...any
 	}
 	res, err := q.query(ctx, db, query, args...)
 	if err != nil {
+		// Judge the context before done ends it.
+		cerr := q.ctxErr(ctx)
 		done()
-		if cerr := q.ctxErr(ctx); cerr != nil {
+		if cerr != nil {
 			if errors.Is(cerr, ErrTimeout) {
 				q.log.WarnContext(ctx, "query stopped by the query timeout", "database", db, "timeout", q.limits.Timeout, "sql", clip(query))
 			}
