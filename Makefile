@@ -76,7 +76,7 @@ bench: build
 		-Dartifact=org.questdb:questdb:$(QUESTDB_VERSION) -DoutputDirectory=bench/.cache \
 		|| echo "bench: could not fetch org.questdb:questdb:$(QUESTDB_VERSION); QuestDB will be skipped"
 	FLETCH_BIN=$(CURDIR)/$(BIN) $(PYTHON) bench/run.py --questdb-jar $(QUESTDB_JAR)
-	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
+	FLETCH_BIN=$(CURDIR)/$(BIN) $(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./...
 
 # A bounded load test (LOADTEST_SECONDS, default 600): concurrent line-protocol and DoPut
 # writers and Flight SQL readers; reports rates, p50/p99 latency, errors, peak memory.

@@ -114,6 +114,8 @@ def render(r: dict) -> str:
             f"the floor has no round trip, and QuestDB's latency includes psycopg turning every "
             f"row into Python objects.", ""]
 
+    out += query_path_section(r)
+
     st = r["storage"]
     dg = r["doget"]
     ed = r["edge"]
@@ -173,6 +175,44 @@ def render(r: dict) -> str:
             f"writers, output). This run took {r['elapsed_s'] / 60:.1f} min.",
             END]
     return "\n".join(out) + "\n"
+
+
+def query_path_section(r: dict) -> list[str]:
+    """Fletch's own per-query work, and many small queries at once."""
+    qp = r.get("query_path")
+    if not qp:
+        return []
+    out = ["### The query path: Fletch's own work per query", "",
+           "| query | Fletch (ADBC) | of which DuckDB executing (EXPLAIN ANALYZE) | Fletch's own: planning, "
+           "two RPCs, Arrow over gRPC | DuckDB floor |", "|---|---|---|---|---|"]
+    for name, q in r["queries"].items():
+        if not q.get("explain"):
+            continue
+        f, ex = med(q["fletch"]), med(q["explain"])
+        out.append(f"| {name} | {ms(q['fletch'])} | {ex * 1000:,.1f} | {(f - ex) * 1000:,.1f} | {ms(q['duckdb'])} |")
+    rt = qp["roundtrips"]
+    names = {"adbc_cursor": "ADBC (Python), one cursor reused: GetFlightInfo + DoGet",
+             "adbc_new_cursor": "ADBC (Python), a new cursor per query: CreatePreparedStatement + GetFlightInfo + DoGet + close",
+             "arrow_go": "arrow-go Flight SQL client (Grafana's datasource): GetFlightInfo + DoGet"}
+    out += ["", "| `SELECT 1` round trip | median ms | goal |", "|---|---|---|"]
+    goals = {"adbc_cursor": 1.0, "arrow_go": 0.6}
+    for k, label in names.items():
+        if k in rt:
+            g = goals.get(k)
+            out.append(f"| {label} | {med(rt[k]) * 1000:.2f} | "
+                       + (f"≤ {g} ms: {_yes(med(rt[k]) * 1000 <= g)}" if g else "—") + " |")
+    out += ["", "| 16 dashboard clients at once | queries/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|"]
+    for k, label in (("dashboard_fletch", "Fletch (Flight SQL, ADBC)"), ("dashboard_questdb", "QuestDB (PG wire)")):
+        d = qp.get(k)
+        if d:
+            out.append(f"| {label} | {d['qps']:,.0f} | {d['p50'] * 1000:.1f} | {d['p99'] * 1000:.1f} | {d['errors']} |")
+    out += ["", "Each dashboard client has its own connection and sends Grafana-style panel queries "
+            "back to back for 10 s: 1-minute maxima of `usage_user` for one host over one hour of "
+            "the persisted TSBS day (`bench/query_path.py`), a different host and hour each time, "
+            "so no answer is cached. The `SELECT 1` rows are Fletch's fixed cost per query: "
+            "planning (cached per statement text), one execution, two RPCs; the arrow-go figure "
+            "is `go test -bench FlightSQL_Select1 ./tests/grafana` against the same binary.", ""]
+    return out
 
 
 def splice(doc: Path, section: str) -> None:

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -37,6 +38,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
 import generated  # noqa: E402
+import query_path  # noqa: E402
 import report  # noqa: E402
 import tsbs_data  # noqa: E402
 import tsbs_queries  # noqa: E402
@@ -151,6 +153,7 @@ def tsbs_queries_run(fletch, floor_con, qdb, args, res):
             for _ in range(args.query_runs):
                 for name in answers:
                     entry[name].append(_time(lambda: timed[name](q)))
+            entry["explain"] = [explain_total(conn, q.fletch) for _ in range(3)]
             res["queries"][q.name] = entry
             log(f"{q.name}: {entry['rows']} rows, "
                 + ", ".join(f"{n} {med(entry[n]) * 1000:.1f} ms" for n in answers))
@@ -158,6 +161,27 @@ def tsbs_queries_run(fletch, floor_con, qdb, args, res):
         conn.close()
         if qconn is not None:
             qconn.close()
+
+
+def explain_total(conn, sql: str) -> float:
+    """DuckDB's own execution time of sql inside Fletch: EXPLAIN ANALYZE's Total Time (s)."""
+    plan = adbc_query(conn, "EXPLAIN ANALYZE " + sql)
+    m = re.search(r"Total Time: ([0-9.]+)s", plan.column(plan.num_columns - 1)[0].as_py())
+    return float(m.group(1)) if m else float("nan")
+
+
+def query_path_run(fletch, qdb, args, res):
+    """SELECT 1 round trips, and 16 dashboard clients at once (bench/query_path.py)."""
+    out = {"roundtrips": query_path.roundtrips(fletch, DB, max(50, args.query_runs * 20))}
+    log("SELECT 1: " + ", ".join(f"{k} {med(v) * 1000:.2f} ms" for k, v in out["roundtrips"].items()))
+    out["dashboard_fletch"] = query_path.fletch_dashboard(fletch, DB)
+    log(f"dashboard, Fletch: {out['dashboard_fletch']['qps']:.0f} queries/s, "
+        f"p99 {out['dashboard_fletch']['p99'] * 1000:.1f} ms, {out['dashboard_fletch']['errors']} errors")
+    if qdb is not None:
+        out["dashboard_questdb"] = query_path.questdb_dashboard(qdb)
+        d = out["dashboard_questdb"]
+        log(f"dashboard, QuestDB: {d['qps']:.0f} queries/s, p99 {d['p99'] * 1000:.1f} ms, {d['errors']} errors")
+    res["query_path"] = out
 
 
 def _time(fn) -> float:
@@ -364,6 +388,7 @@ def main(argv=None) -> int:
         keep.restart()
         try:
             tsbs_queries_run(keep, floor, qdb, args, res)
+            query_path_run(keep, qdb, args, res)
         finally:
             keep.close()
             floor.close()

@@ -388,8 +388,16 @@ func (q *Engine) pruneAnalysisOf(ctx context.Context, c driver.Conn, db string, 
 	if text != p.sql {
 		return q.analyzePrune(ctx, c, db, text)
 	}
-	p.pruneOnce.Do(func() { p.prune = q.analyzePrune(ctx, c, db, text) })
-	return p.prune
+	p.pruneMu.Lock()
+	defer p.pruneMu.Unlock()
+	if p.pruneDone {
+		return p.prune
+	}
+	a := q.analyzePrune(ctx, c, db, text)
+	if ctx.Err() == nil { // an analysis cut short is not kept
+		p.prune, p.pruneDone = a, true
+	}
+	return a
 }
 
 // Schema returns the schema Query would return for query with args,

@@ -121,9 +121,13 @@ type plan struct {
 	// then runs in a transaction of its own, so pruning's bounds and the
 	// query see one instant.
 	usesNow bool
-	// prune is pass 7's analysis of sql, made on first use (pruneOnce).
+	// hasParams is true when the statement has parameters ($1, ?, $name),
+	// or may have (its text did not parse as one SELECT).
+	hasParams bool
+	// prune is pass 7's analysis of sql, made on first use (pruneDone).
+	pruneMu   sync.Mutex
 	prune     *pruneAnalysis
-	pruneOnce sync.Once
+	pruneDone bool
 }
 
 // planKey is what a plan depends on besides the catalog.
@@ -221,7 +225,15 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 		return nil, err
 	}
 	text = castNow(ctx, c, text)
-	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: mentionsNow(text)}
+	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: mentionsNow(text), hasParams: true}
+	if tree, err := serializeSQL(ctx, c, stripExplain(text)); err == nil && tree != nil {
+		p.hasParams = false
+		walk(tree, func(m map[string]any) {
+			if m["class"] == "PARAMETER" {
+				p.hasParams = true
+			}
+		})
+	}
 	if cacheable {
 		q.plans.put(key, version, p)
 	}

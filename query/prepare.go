@@ -98,6 +98,11 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 		if err != nil {
 			return err
 		}
+		if !p.hasParams && !p.explain {
+			// A lone SELECT without parameters: nothing to learn from a
+			// prepare (it binds, and on Parquet reads every footer).
+			return nil
+		}
 		text, cleanup := q.lastCacheRewrite(ctx, c, db, p.sql, true)
 		defer cleanup()
 		st, err := c.Prepare(text)

@@ -86,10 +86,13 @@ func (ps *preparedStore) get(handle []byte) (*prepared, error) {
 	return p, nil
 }
 
-func (ps *preparedStore) remove(handle []byte) {
+// remove forgets a statement and returns it (nil if unknown).
+func (ps *preparedStore) remove(handle []byte) *prepared {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	p := ps.m[string(handle)]
 	delete(ps.m, string(handle))
+	return p
 }
 
 func (srv *sqlServer) CreatePreparedStatement(ctx context.Context, req flightsql.ActionCreatePreparedStatementRequest) (flightsql.ActionCreatePreparedStatementResult, error) {
@@ -112,10 +115,14 @@ func (srv *sqlServer) CreatePreparedStatement(ctx context.Context, req flightsql
 		fields[i] = arrow.Field{Name: "$" + prm.Name, Type: prm.Type, Nullable: true}
 	}
 	res.ParameterSchema = arrow.NewSchema(fields, nil)
-	if desc.Update {
+	switch {
+	case desc.Update:
 		// An empty dataset schema tells JDBC this is an update.
 		res.DatasetSchema = arrow.NewSchema(nil, nil)
-	} else {
+	default:
+		// Planned, not run: the client's query timeout does not cover
+		// this call (ADBC sets none on it), so a long query must not run
+		// here. Its one execution comes with GetFlightInfo.
 		sc, err := srv.s.q.Schema(ctx, db, p.sql, desc.NullArgs()...)
 		if err != nil {
 			return res, grpcError(err)
@@ -131,7 +138,23 @@ func (srv *sqlServer) CreatePreparedStatement(ctx context.Context, req flightsql
 }
 
 func (srv *sqlServer) ClosePreparedStatement(_ context.Context, req flightsql.ActionClosePreparedStatementRequest) error {
-	srv.prepared.remove(req.GetPreparedStatementHandle())
+	p := srv.prepared.remove(req.GetPreparedStatementHandle())
+	if p == nil {
+		return nil
+	}
+	// Results held for it and never read go now, not at their expiry.
+	srv.prepared.mu.Lock()
+	var ids [][2]string
+	for tok, id := range p.held {
+		ids = append(ids, [2]string{id, tok})
+	}
+	p.held = nil
+	srv.prepared.mu.Unlock()
+	for _, e := range ids {
+		if r, ok, _ := srv.held.take(e[0], e[1]); ok {
+			r.Release()
+		}
+	}
 	return nil
 }
 

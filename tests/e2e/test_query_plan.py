@@ -124,6 +124,30 @@ def test_adbc_prepared_query_executes_once_per_execute(server):
     assert delta(before, after, "fletch_query_parses_total") == 0, (before, after)
 
 
+def test_adbc_new_cursor_per_query_plans_then_executes_once(server):
+    """A new cursor per query (what most scripts do) is CreatePreparedStatement, then
+    GetFlightInfo and DoGet: creating plans the statement under LIMIT 0 for its schema
+    (running it there would escape the client's query timeout, which ADBC doesn't set on
+    that call), and the execution runs it once."""
+    srv = server()
+    write_rows(srv)
+    sql = "SELECT host, max(v) AS m FROM m GROUP BY host ORDER BY host"
+    expect = [(f"h{h}", 590 + h) for h in range(10)]
+    with flightsql.connect(srv.grpc_url, db_kwargs={"adbc.flight.sql.rpc.call_header.database": DB}) as conn:
+        before = counters(srv)
+        for _ in range(4):
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                assert cur.fetchall() == expect
+        after = counters(srv)
+    # Per query: one LIMIT 0 planning run and one execution.
+    assert delta(before, after, "fletch_query_executions_total") == 8, (before, after)
+    # Parsed for the first query only (the statement and its LIMIT 0 wrapper); the
+    # three after it are planned from the cache.
+    assert delta(before, after, "fletch_query_parses_total") <= 3, (before, after)
+    assert delta(before, after, "fletch_query_plan_cache_hits_total") >= 6, (before, after)
+
+
 def test_held_ticket_is_refused_to_another_token(server):
     srv = server(auth=True)
     admin = srv.admin_token
