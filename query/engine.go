@@ -373,6 +373,9 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 			return err
 		}
 		rdr = newConvertingReader(r, q.mem)
+		if len(args) == 0 {
+			p.setSchema(rdr.Schema())
+		}
 		return nil
 	})
 	if err != nil {
@@ -401,9 +404,18 @@ func (q *Engine) pruneAnalysisOf(ctx context.Context, c driver.Conn, db string, 
 }
 
 // Schema returns the schema Query would return for query with args,
-// without running it: the query is planned under LIMIT 0 (an EXPLAIN
+// without running it: from the plan cache when the statement ran before
+// without arguments, else the query is planned under LIMIT 0 (an EXPLAIN
 // ANALYZE as a plain EXPLAIN, which has the same columns).
 func (q *Engine) Schema(ctx context.Context, db, query string, args ...any) (*arrow.Schema, error) {
+	if db == "" {
+		db = catalog.DefaultDatabase
+	}
+	if len(args) == 0 {
+		if sc := q.cachedSchema(ctx, db, query); sc != nil {
+			return sc, nil // it ran before, against this catalog
+		}
+	}
 	wrapped := "SELECT * FROM (" + trimStatement(query) + "\n) LIMIT 0"
 	if body := stripExplain(query); body != query {
 		wrapped = "EXPLAIN " + body

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"weak"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/fletchdb/fletch/internal/metrics"
@@ -124,6 +125,12 @@ type plan struct {
 	// hasParams is true when the statement has parameters ($1, ?, $name),
 	// or may have (its text did not parse as one SELECT).
 	hasParams bool
+	// schema is the result schema of the statement's last run without
+	// arguments (nil until one): result types depend only on the text and
+	// the catalog, which the cache key and version cover. Schema answers
+	// from it instead of planning under LIMIT 0.
+	schemaMu sync.Mutex
+	schema   *arrow.Schema
 	// prune is pass 7's analysis of sql, made on first use (pruneDone).
 	pruneMu   sync.Mutex
 	prune     *pruneAnalysis
@@ -238,6 +245,28 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 		q.plans.put(key, version, p)
 	}
 	return p, nil
+}
+
+// cachedSchema returns the result schema recorded on the cached plan of a
+// client statement of database db, if any.
+func (q *Engine) cachedSchema(ctx context.Context, db, query string) *arrow.Schema {
+	if isInternal(ctx) {
+		return nil
+	}
+	scope, scoped := scopeOf(ctx)
+	p := q.plans.get(planKey{db: db, scope: scope, scoped: scoped, sql: query}, q.st.Catalog().Version())
+	if p == nil {
+		return nil
+	}
+	p.schemaMu.Lock()
+	defer p.schemaMu.Unlock()
+	return p.schema
+}
+
+func (p *plan) setSchema(sc *arrow.Schema) {
+	p.schemaMu.Lock()
+	p.schema = sc
+	p.schemaMu.Unlock()
 }
 
 // mentionsNow reports whether sql may call a function whose value is the

@@ -38,6 +38,12 @@ func (e *Engine) openDuckDB() error {
 		// Times are UTC everywhere: casts between TIMESTAMPTZ and the
 		// TIMESTAMP_NS time column must not depend on the host's zone.
 		"SET GLOBAL TimeZone = 'UTC'",
+		// Fletch's Parquet files are immutable (a rewrite is a new file
+		// with a new id), so their footers can be cached: without this,
+		// every bind of a table's view re-reads every footer (5-8 ms per
+		// query on the TSBS day; docs/benchmarks.md, "The query path").
+		// DuckDB checks the file's modification time before using an entry.
+		"SET GLOBAL parquet_metadata_cache = true",
 		"CREATE SCHEMA IF NOT EXISTS " + bufferSchema,
 	}
 	if e.opts.QueryMemoryBytes > 0 {
