@@ -17,6 +17,7 @@ GOAL_FLOOR_RATIO = 1.5
 GOAL_BYTES_PER_VALUE = 1.0
 GOAL_DOGET_BYTES_S = 1e9
 GOAL_EDGE_RATIO = 1.2
+GOAL_BUFFERED_RATIO = 1.2
 
 
 def med(xs):
@@ -114,6 +115,7 @@ def render(r: dict) -> str:
             f"the floor has no round trip, and QuestDB's latency includes psycopg turning every "
             f"row into Python objects.", ""]
 
+    out += buffered_section(r)
     out += query_path_section(r)
 
     st = r["storage"]
@@ -175,6 +177,26 @@ def render(r: dict) -> str:
             f"writers, output). This run took {r['elapsed_s'] / 60:.1f} min.",
             END]
     return "\n".join(out) + "\n"
+
+
+def buffered_section(r: dict) -> list[str]:
+    b = r.get("buffered")
+    if not b:
+        return []
+    out = ["### TSBS queries on clean buffered data: median ms", "",
+           "The day written by one DoPut stream in time order and queried before any persist; "
+           "the floor is DuckDB on a native in-memory table of the same rows (goal: within "
+           f"{GOAL_BUFFERED_RATIO}×).", "",
+           "| query | Fletch (ADBC) | of which DuckDB executing (EXPLAIN ANALYZE) | DuckDB native table | Fletch ÷ floor |",
+           "|---|---|---|---|---|"]
+    within = 0
+    for name, q in b.items():
+        ratio = med(q["fletch"]) / med(q["duckdb"])
+        within += ratio <= GOAL_BUFFERED_RATIO
+        cell = ms(q["fletch"]) + ("" if q["match"] else " **answers differ**")
+        out.append(f"| {name} | {cell} | {med(q['explain']) * 1000:,.1f} | {ms(q['duckdb'])} | {ratio:.1f}× |")
+    out += ["", f"{within} of {len(b)} queries within {GOAL_BUFFERED_RATIO}× of the native table.", ""]
+    return out
 
 
 def query_path_section(r: dict) -> list[str]:

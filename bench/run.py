@@ -163,6 +163,40 @@ def tsbs_queries_run(fletch, floor_con, qdb, args, res):
             qconn.close()
 
 
+def buffered_run(work, data, floor_path, args, res):
+    """The TSBS queries on clean buffered data: one DoPut stream of the day in time order
+    (no series ever goes back in time, so nothing needs deduplicating), queried before any
+    persist, against DuckDB on a native in-memory table of the same rows."""
+    native = duckdb.connect()
+    native.execute("SET TimeZone = 'UTC'")
+    native.execute(f"CREATE TABLE cpu AS SELECT * FROM read_parquet('{floor_path}')")
+    f = Fletch(work, "buffered")
+    out = {}
+    try:
+        f.do_put(DB, "cpu", data.table, DOPUT_BATCH_ROWS)
+        conn = f.connect(DB)
+        try:
+            for q in tsbs_queries.queries():
+                a = tsbs_queries.answer_from_arrow(adbc_query(conn, q.fletch))
+                b = tsbs_queries.answer_from_arrow(native.sql(q.duckdb).to_arrow_table())
+                entry = {"match": a == b, "fletch": [], "duckdb": []}
+                adbc_query(conn, q.fletch)
+                native.sql(q.duckdb).to_arrow_table()
+                for _ in range(args.query_runs):
+                    entry["fletch"].append(_time(lambda: adbc_query(conn, q.fletch)))
+                    entry["duckdb"].append(_time(lambda: native.sql(q.duckdb).to_arrow_table()))
+                entry["explain"] = [explain_total(conn, q.fletch) for _ in range(3)]
+                out[q.name] = entry
+                log(f"buffered {q.name}: fletch {med(entry['fletch']) * 1000:.1f} ms, "
+                    f"native {med(entry['duckdb']) * 1000:.1f} ms" + ("" if entry["match"] else " ANSWERS DIFFER"))
+        finally:
+            conn.close()
+    finally:
+        f.close()
+        native.close()
+    res["buffered"] = out
+
+
 def explain_total(conn, sql: str) -> float:
     """DuckDB's own execution time of sql inside Fletch: EXPLAIN ANALYZE's Total Time (s)."""
     plan = adbc_query(conn, "EXPLAIN ANALYZE " + sql)
@@ -384,6 +418,7 @@ def main(argv=None) -> int:
         floor_path = work / "floor.parquet"
         res["storage"]["floor_bytes"] = tsbs_data.write_floor_parquet(floor, data.table, floor_path)
         floor.execute(f"CREATE VIEW cpu AS SELECT * FROM read_parquet('{floor_path}')")
+        buffered_run(work, data, floor_path, args, res)
         del data
         keep.restart()
         try:

@@ -16,7 +16,7 @@ import (
 
 // Compaction. Each persist adds a file per table and UTC day it touched, so
 // a day written in order collects one file per persist. Compaction merges a
-// run of a day's files into one, sorted by series key then time and
+// run of a day's files into one, in sortKey's order (hour, series key, time) and
 // deduplicated as persistence does (per field, the non-null value of the
 // latest write, files ranked by their MaxSeq).
 //

@@ -49,7 +49,7 @@ func TestCompact_MergesADaysFilesSortedAndDeduplicated(t *testing.T) {
 	require.Equal(t, day+5, after[0].MaxTime)
 	require.Equal(t, before, readAll(t, e))
 
-	// The file is sorted by series key then time.
+	// The file is in sortKey's order: hour (one here), series key, time.
 	rows, err := e.DB().Query("SELECT host, epoch_ns(time) FROM read_parquet(?)", filepath.Join(dir, after[0].Path))
 	require.NoError(t, err)
 	var got []string

@@ -13,7 +13,7 @@ import (
 )
 
 // ParquetFile describes one live Parquet file. A file holds rows of one
-// table and one UTC day, sorted by series key then time and deduplicated.
+// table and one UTC day, in sortKey's order (hour, series key, time) and deduplicated.
 type ParquetFile struct {
 	ID       uint64   `json:"id"`
 	Database string   `json:"database"`

@@ -3,26 +3,21 @@ package storage
 import (
 	"context"
 	"fmt"
-	"github.com/fletchdb/fletch/internal/relabel"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/fletchdb/fletch/internal/metrics"
 	"github.com/fletchdb/fletch/storage/catalog"
-	"github.com/fletchdb/fletch/storage/durable"
 )
 
 // Persist snapshots the buffer: it cuts the WAL, freezes every table's
 // buffer generations, writes them as one Parquet file per table and UTC day
-// (sorted by series key then time, deduplicated; a day whose rows may
+// (with DuckDB's COPY, in sortKey's order: hour, series key, time;
+// deduplicated; a day whose rows may
 // duplicate persisted ones is merged with that day's files), makes the new
 // files live with one manifest update, then drops the frozen generations and
 // the WAL segments the files now cover. Writes go on meanwhile. On error the
@@ -200,74 +195,12 @@ func (e *Engine) persistTable(ctx context.Context, ts *tableState, gens []*gen, 
 		for _, c := range schema.Columns {
 			f.Columns = append(f.Columns, c.Name)
 		}
-		if err := e.writeParquet(ctx, q, schema, &f); err != nil {
+		if err := e.copyToParquet(ctx, q, &f); err != nil {
 			return written, obsolete, err
 		}
 		written = append(written, f)
 	}
 	return written, obsolete, nil
-}
-
-// writeParquet runs query and writes its rows to f.Path (via a .tmp file,
-// fsynced and renamed), filling in f's row count, time range and size.
-func (e *Engine) writeParquet(ctx context.Context, query string, schema *catalog.Table, f *ParquetFile) error {
-	path := filepath.Join(e.opts.DataDir, f.Path)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create partition dir: %w", err)
-	}
-	tmp := path + ".tmp"
-	out, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	defer func() {
-		out.Close()
-		os.Remove(tmp)
-	}()
-	props := parquetProperties(schema)
-	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
-	fileSchema := parquetFileSchema(schema)
-	f.MinTime, f.MaxTime = 1<<63-1, -1<<63
-	err = e.queryArrow(ctx, query, func(rdr array.RecordReader) error {
-		w, err := pqarrow.NewFileWriter(fileSchema, out, props, arrowProps)
-		if err != nil {
-			return err
-		}
-		timeIdx := fileSchema.FieldIndices(catalog.TimeColumn)[0]
-		for rdr.Next() {
-			rec := rdr.RecordBatch()
-			conv := conformTo(fileSchema, rec)
-			for _, t := range conv.Column(timeIdx).(*array.Timestamp).TimestampValues() {
-				f.MinTime = min(f.MinTime, int64(t))
-				f.MaxTime = max(f.MaxTime, int64(t))
-			}
-			f.Rows += rec.NumRows()
-			err := w.WriteBuffered(conv)
-			conv.Release()
-			if err != nil {
-				w.Close()
-				return err
-			}
-		}
-		if err := rdr.Err(); err != nil {
-			w.Close()
-			return err
-		}
-		return w.Close()
-	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", f.Path, err)
-	}
-	// pqarrow's Close closed out; Commit reopens it to fsync the data.
-	if err := durable.Commit(tmp, path); err != nil {
-		return err
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	f.Bytes = st.Size()
-	return nil
 }
 
 // parquetRowGroupRows is the row group size: 122,880 rows, DuckDB's own
@@ -278,21 +211,6 @@ func (e *Engine) writeParquet(ctx context.Context, query string, schema *catalog
 // (docs/benchmarks.md, "where the misses come from").
 const parquetRowGroupRows = 122_880
 
-func parquetProperties(schema *catalog.Table) *parquet.WriterProperties {
-	opts := []parquet.WriterProperty{
-		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithStats(true),
-		parquet.WithMaxRowGroupLength(parquetRowGroupRows),
-		parquet.WithDictionaryDefault(false),
-	}
-	for _, c := range schema.Columns {
-		if c.Type == catalog.TypeTag || c.Type == catalog.TypeString {
-			opts = append(opts, parquet.WithDictionaryFor(c.Name, true))
-		}
-	}
-	return parquet.NewWriterProperties(opts...)
-}
-
 // ArrowSchema is the Arrow schema clients see for a table: the catalog
 // columns with their iox::column::type metadata, time as timestamp[ns, UTC].
 func ArrowSchema(schema *catalog.Table) *arrow.Schema {
@@ -301,38 +219,4 @@ func ArrowSchema(schema *catalog.Table) *arrow.Schema {
 		fields[i] = catalog.Field(c.Name, c.Type)
 	}
 	return arrow.NewSchema(fields, nil)
-}
-
-// parquetFileSchema is ArrowSchema with time as a zone-less timestamp[ns]
-// (Parquet isAdjustedToUTC=false; the values are UTC by convention, see
-// docs/design.md#parquet): DuckDB 1.5 reads UTC-adjusted nanosecond
-// timestamps as microsecond TIMESTAMPTZ and would drop the nanoseconds.
-func parquetFileSchema(schema *catalog.Table) *arrow.Schema {
-	sc := ArrowSchema(schema)
-	fields := sc.Fields()
-	for i := range fields {
-		if fields[i].Name == catalog.TimeColumn {
-			fields[i].Type = &arrow.TimestampType{Unit: arrow.Nanosecond}
-		}
-	}
-	return arrow.NewSchema(fields, nil)
-}
-
-// conformTo relabels DuckDB's result columns with the file schema's types
-// (they share layouts: TIMESTAMP_NS → timestamp[ns, UTC], VARCHAR → utf8).
-func conformTo(sc *arrow.Schema, rec arrow.RecordBatch) arrow.RecordBatch {
-	cols := make([]arrow.Array, rec.NumCols())
-	for i := range cols {
-		if arrow.TypeEqual(rec.Column(i).DataType(), sc.Field(i).Type) {
-			cols[i] = rec.Column(i)
-			cols[i].Retain()
-			continue
-		}
-		cols[i] = relabel.Array(rec.Column(i), sc.Field(i).Type)
-	}
-	out := array.NewRecordBatch(sc, cols, rec.NumRows())
-	for _, c := range cols {
-		c.Release()
-	}
-	return out
 }

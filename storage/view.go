@@ -233,9 +233,16 @@ func columnList(schema *catalog.Table) string {
 	return strings.Join(names, ", ")
 }
 
-// sortKey is the persisted order: series key (tags by name), then time.
+// sortKey is the persisted order: the hour of time, then the series key
+// (tags by name), then time. A row group (parquetRowGroupRows) then covers
+// a few hours, so its time min/max let a time filter skip the rest of the
+// day, while within an hour a series' rows stay together and compress
+// (dictionary and run-length tags, delta-friendly fields). Measured on the
+// TSBS day (docs/benchmarks.md, "Parquet layout"): 0.785 bytes per field
+// value and the TSBS queries 2–4× faster than series key then time
+// (0.768 B, nothing skippable by time); time alone was as fast but 0.948 B.
 func sortKey(schema *catalog.Table) string {
-	var ks []string
+	ks := []string{"date_trunc('hour', " + timeIdent + ")"}
 	for _, t := range schema.Tags() {
 		ks = append(ks, QuoteIdent(t)+" NULLS FIRST")
 	}

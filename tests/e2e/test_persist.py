@@ -17,6 +17,7 @@ from fletch_client import query_seed, row_sort_key, sorted_rows, ts_to_ns, write
 TABLE = "p"
 DAY1 = 1767225600_000000000  # 2026-01-01T00:00:00Z
 DAY_NS = 86_400_000_000_000
+HOUR_NS = 3_600_000_000_000
 DAY2 = DAY1 + DAY_NS
 DAYS = {"2026-01-01": DAY1, "2026-01-02": DAY2}
 # Region is a function of host, so "sorted by tags" is the same order whatever the tag order.
@@ -111,7 +112,10 @@ def check_day_files(srv, day, want):
         hosts, regions = t.column("host").to_pylist(), t.column("region").to_pylist()
         vs, ws, tss = t.column("v").to_pylist(), t.column("w").to_pylist(), ts_to_ns(t.column("time"))
         keys = list(zip(hosts, regions, tss))
-        assert keys == sorted(keys), f"{f}: rows are not sorted by tags then time: {keys}"
+        # The persisted order (docs/design.md#parquet): the hour of time, then the
+        # series key (tags by name), then time.
+        order = [(ts // HOUR_NS, h, r, ts) for h, r, ts in keys]
+        assert order == sorted(order), f"{f}: rows are not sorted by hour, tags, time: {keys}"
         assert len(set(keys)) == len(keys), f"{f}: duplicate (tags, time) rows"
         assert all(start <= ts < start + DAY_NS for ts in tss), f"{f}: a row outside {day}"
         for k, v, w in zip(keys, vs, ws):

@@ -71,7 +71,9 @@ def test_client_giving_up_cancels_its_query(server, path):
     srv = seeded(server, "--query-timeout", "0", "--max-concurrent-queries", "1",
                  "--query-queue-timeout", "30s")
     out = run_sql(srv, path, SLOW, DB, timeout=1.5)
-    assert out.code in ("CLIENT_TIMEOUT", "DEADLINE_EXCEEDED"), out
+    # gRPC sends the deadline to the server too; when the server's copy of it fires
+    # first, it resets the stream and the client reports CANCELLED, not its own deadline.
+    assert out.code in ("CLIENT_TIMEOUT", "DEADLINE_EXCEEDED", "CANCELLED"), out
     fast_ok(srv)
     assert srv.running()
 
