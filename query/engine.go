@@ -351,8 +351,12 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 			}
 			return r, nil
 		}
+		schemaOnly, _ := ctx.Value(schemaOnlyKey{}).(bool)
+		if schemaOnly {
+			text = limitZero(text, p.explain)
+		}
 		run := text
-		if !q.noPrune {
+		if !q.noPrune && !schemaOnly {
 			run = q.applyPrune(ctx, c, text, q.pruneAnalysisOf(ctx, c, db, p, text))
 		}
 		r, err := exec(run)
@@ -403,10 +407,23 @@ func (q *Engine) pruneAnalysisOf(ctx context.Context, c driver.Conn, db string, 
 	return a
 }
 
+// schemaOnlyKey marks a Query run for its schema alone (see Schema).
+type schemaOnlyKey struct{}
+
+// limitZero wraps a planned statement so that it returns its columns and
+// no row: under LIMIT 0, or an EXPLAIN [ANALYZE] as a plain EXPLAIN (same
+// columns). The newline ends a trailing comment.
+func limitZero(text string, explain bool) string {
+	if explain {
+		return "EXPLAIN " + stripExplain(text)
+	}
+	return "SELECT * FROM (" + trimStatement(text) + "\n) LIMIT 0"
+}
+
 // Schema returns the schema Query would return for query with args,
 // without running it: from the plan cache when the statement ran before
-// without arguments, else the query is planned under LIMIT 0 (an EXPLAIN
-// ANALYZE as a plain EXPLAIN, which has the same columns).
+// without arguments, else the statement's plan is run under LIMIT 0 (see
+// limitZero; not pruned, since no row is read).
 func (q *Engine) Schema(ctx context.Context, db, query string, args ...any) (*arrow.Schema, error) {
 	if db == "" {
 		db = catalog.DefaultDatabase
@@ -416,11 +433,7 @@ func (q *Engine) Schema(ctx context.Context, db, query string, args ...any) (*ar
 			return sc, nil // it ran before, against this catalog
 		}
 	}
-	wrapped := "SELECT * FROM (" + trimStatement(query) + "\n) LIMIT 0"
-	if body := stripExplain(query); body != query {
-		wrapped = "EXPLAIN " + body
-	}
-	res, err := q.Query(ctx, db, wrapped, args...)
+	res, err := q.Query(context.WithValue(ctx, schemaOnlyKey{}, true), db, query, args...)
 	if err != nil {
 		// Run it as written, so an error names the client's SQL. (A
 		// statement that runs alone but not inside a subquery is rare: the

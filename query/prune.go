@@ -66,12 +66,20 @@ func (q *Engine) analyzePrune(ctx context.Context, c driver.Conn, db, query stri
 		return nil
 	}
 	var exprs []any
-	fixed := true
+	var inGo []*int64
+	fixed, allGo := true, true
 	for _, r := range refs {
 		for _, b := range r.bounds {
 			exprs = append(exprs, b.expr)
 			fixed = fixed && literalExpr(b.expr)
+			ns, ok := literalTime(b.expr)
+			allGo = allGo && ok
+			inGo = append(inGo, &ns)
 		}
+	}
+	if allGo {
+		// Every bound is a timestamp string: no DuckDB round trip.
+		return &pruneAnalysis{refs: refs, vals: inGo}
 	}
 	sel, err := intsSQL(ctx, c, exprs, "epoch_ns(CAST(%s AS TIMESTAMP_NS))")
 	if err != nil {
