@@ -222,16 +222,9 @@ func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.
 		}
 		return srv.doneInfo(desc)
 	}
-	res, err := srv.runHeld(ctx, db, cmd.GetQuery())
+	schema, id, tokenID, err := srv.runAndHold(ctx, db, cmd.GetQuery())
 	if err != nil {
 		return nil, err
-	}
-	schema := res.Schema()
-	tokenID := tokenIDOf(ctx)
-	id, err := srv.held.hold(res, tokenID)
-	if err != nil {
-		res.Release()
-		return nil, status.Errorf(codes.Internal, "hold result: %v", err)
 	}
 	handle, _ := json.Marshal(statementHandle{Database: db, SQL: cmd.GetQuery(), Held: id, Token: tokenID})
 	tkt, err := flightsql.CreateStatementQueryTicket(handle)
@@ -245,6 +238,23 @@ func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.
 		TotalRecords:     -1,
 		TotalBytes:       -1,
 	}, nil
+}
+
+// runAndHold runs a query (runHeld) and holds its result for the caller's
+// token; it returns the result's schema, the held id and the token id.
+func (srv *sqlServer) runAndHold(ctx context.Context, db, sql string, args ...any) (*arrow.Schema, string, string, error) {
+	res, err := srv.runHeld(ctx, db, sql, args...)
+	if err != nil {
+		return nil, "", "", err
+	}
+	schema := res.Schema()
+	tokenID := tokenIDOf(ctx)
+	id, err := srv.held.hold(res, tokenID)
+	if err != nil {
+		res.Release()
+		return nil, "", "", status.Errorf(codes.Internal, "hold result: %v", err)
+	}
+	return schema, id, tokenID, nil
 }
 
 // runHeld runs a query whose result outlives the RPC that runs it: it is

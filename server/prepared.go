@@ -203,16 +203,9 @@ func (srv *sqlServer) GetFlightInfoPreparedStatement(ctx context.Context, cmd fl
 		}
 		return srv.doneInfo(desc)
 	}
-	res, err := srv.runHeld(ctx, p.db, p.sql, srv.argsOf(p)...)
+	sc, id, tokenID, err := srv.runAndHold(ctx, p.db, p.sql, srv.argsOf(p)...)
 	if err != nil {
 		return nil, err
-	}
-	sc := res.Schema()
-	tokenID := tokenIDOf(ctx)
-	id, err := srv.held.hold(res, tokenID)
-	if err != nil {
-		res.Release()
-		return nil, status.Errorf(codes.Internal, "hold result: %v", err)
 	}
 	srv.prepared.mu.Lock()
 	if p.held == nil {
