@@ -205,8 +205,8 @@ def query_path_section(r: dict) -> list[str]:
     if not qp:
         return []
     out = ["### The query path: Fletch's own work per query", "",
-           "| query | Fletch (ADBC) | of which DuckDB executing (EXPLAIN ANALYZE) | Fletch's own: planning, "
-           "two RPCs, Arrow over gRPC | DuckDB floor |", "|---|---|---|---|---|"]
+           "| query | Fletch (ADBC) | of which DuckDB executing (EXPLAIN ANALYZE) | the rest: planning, "
+           "ADBC's four RPCs (prepare, execute, DoGet, close), Arrow over gRPC, the Python client | DuckDB floor |", "|---|---|---|---|---|"]
     for name, q in r["queries"].items():
         if not q.get("explain"):
             continue
@@ -231,8 +231,8 @@ def query_path_section(r: dict) -> list[str]:
     out += ["", "Each dashboard client has its own connection and sends Grafana-style panel queries "
             "back to back for 10 s: 1-minute maxima of `usage_user` for one host over one hour of "
             "the persisted TSBS day (`bench/query_path.py`), a different host and hour each time, "
-            "so no answer is cached. The `SELECT 1` rows are Fletch's fixed cost per query: "
-            "planning (cached per statement text), one execution, two RPCs; the arrow-go figure "
+            "so no answer is cached. The `SELECT 1` rows are the fixed cost of a query: "
+            "planning (cached per statement text), one execution, and the client's RPCs; the arrow-go figure "
             "is `go test -bench FlightSQL_Select1 ./tests/grafana` against the same binary.", ""]
     return out
 
