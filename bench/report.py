@@ -66,6 +66,7 @@ def render(r: dict) -> str:
     d = r["data"]
     out += [f"### Ingest: TSBS cpu-only, 100 hosts, 1 day ({d['lines']:,} lines, "
             f"{d['field_values'] / 1e6:.2f} M field values)", "",
+            f"Data: {e.get('tsbs', 'the TSBS cpu-only day')}.", "",
             "| | Fletch | DuckDB floor | QuestDB |", "|---|---|---|---|"]
     ing = r["ingest"]
     lp_rate, lp_txt = rate(d["lines"], ing["fletch_lp"])

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Load a TSBS line-protocol file (/work/shared/data/*.lp.gz, see its README.md) into Fletch.
+"""Load a TSBS line-protocol file into Fletch: by default the cpu-only day that
+scripts/tsbs_generate.py makes (or $FLETCH_TSBS_DIR's, if you have the real TSBS files).
 
     scripts/tsbs_load.py --token $TOKEN                          # cpu-only day, line protocol
-    scripts/tsbs_load.py --protocol arrow --file ../shared/data/tsbs-iot-50trucks-1day.lp.gz \\
+    scripts/tsbs_load.py --protocol arrow --file "$(python3 scripts/tsbs_generate.py iot)" \\
         --database iot --limit 100000
 
 --protocol lp sends the file's lines unchanged in --batch-lines bodies to
@@ -34,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from fletch_write import LPWriter, add_connection_args, rate_summary, resolve_host  # noqa: E402
 
-DEFAULT_FILE = HERE.parent.parent / "shared" / "data" / "tsbs-cpu-100hosts-1day.lp.gz"
+from tsbs_generate import tsbs_file  # noqa: E402
 # bench/run.py's chunk: 10,000 TSBS cpu lines is about 3.4 MB per body, well under
 # the server's 64 MiB --max-request-bytes.
 DEFAULT_BATCH_LINES = 10_000
@@ -207,7 +208,8 @@ class LPLane:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--file", type=Path, default=DEFAULT_FILE, help=f"TSBS line protocol, .gz or plain (default {DEFAULT_FILE})")
+    p.add_argument("--file", type=Path, help="TSBS line protocol, .gz or plain (default: the cpu-only day "
+                   "scripts/tsbs_generate.py makes, or $FLETCH_TSBS_DIR's)")
     p.add_argument("--protocol", choices=("lp", "arrow"), default="lp",
                    help="lp: HTTP /api/v3/write_lp; arrow: Flight DoPut (default lp)")
     p.add_argument("--limit", type=int, default=None, help="load only the first N lines")
@@ -217,6 +219,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.batch_lines < 1 or args.writers < 1:
         p.error("--batch-lines and --writers must be positive")
+    if args.file is None:
+        args.file = tsbs_file("cpu")
     if not args.file.is_file():
         p.error(f"--file {args.file}: no such file")
     host = resolve_host(args.host)

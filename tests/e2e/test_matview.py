@@ -18,10 +18,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+import tsbs_oracle
 from fletch_client import query_adbc, query_influx, write_ok
 
 REPO = Path(__file__).resolve().parents[2]
-IOT = REPO.parent / "shared" / "data" / "tsbs-iot-50trucks-1day.lp.gz"
+IOT = tsbs_oracle.tsbs_file("iot")  # scripts/tsbs_generate.py, or $FLETCH_TSBS_DIR
 DB = "iot"
 TAGS = ("name", "fleet", "driver", "model", "device_version")
 FIELDS = ("latitude", "longitude", "elevation", "velocity", "heading", "grade",
@@ -40,7 +41,7 @@ FIRST_SHARE = 0.7
 def readings_lines() -> list[bytes]:
     with gzip.open(IOT, "rb") as f:
         lines = [ln for ln in f.read().split(b"\n") if ln.startswith(b"readings,") or ln.startswith(b"readings ")]
-    assert len(lines) == 388_944, len(lines)
+    assert len(lines) > 300_000, len(lines)  # 50 trucks x 8,640 steps, less the points never sent
     return lines
 
 

@@ -22,11 +22,6 @@ import tsbs_oracle as oracle_mod
 from fletch_client import TS_NS_UTC, query_adbc, query_influx, rows, write_lp
 from tsbs_oracle import FIELD_KEYS, TAG_KEYS, TSBS_CPU, TSBS_CPU_LINES
 
-pytestmark = pytest.mark.skipif(
-    not TSBS_CPU.exists(),
-    reason=f"TSBS data set not found at {TSBS_CPU} (expected in <repo>/../shared/data/)",
-)
-
 DB = "tsbs"
 CHUNK_LINES = 10_000
 WRITERS = 2
