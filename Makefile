@@ -7,8 +7,10 @@ MVN       ?= mvn
 # Maven at warn level except Surefire, so a green run still prints "Tests run: N, ...".
 MVN_QUIET := -B -ntp -Dstyle.color=never -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
              -Dorg.slf4j.simpleLogger.log.org.apache.maven.plugin.surefire=info
-DATA_DIR  ?= ./fletch-data
-ADDR      ?= 127.0.0.1:8181
+# `make run` serves DATA_DIR on ADDR: from the command line (make run ADDR=127.0.0.1:9000
+# DATA_DIR=/tmp/d), else from FLETCH_ADDR / FLETCH_DATA_DIR as `fletch serve` reads them.
+DATA_DIR  ?= $(or $(FLETCH_DATA_DIR),./fletch-data)
+ADDR      ?= $(or $(FLETCH_ADDR),127.0.0.1:8181)
 
 .PHONY: build run test test-go test-e2e test-grafana test-java fuzz bench bench-e2e loadtest fmt vet clean
 

@@ -23,7 +23,15 @@ func queryCmd() *cobra.Command {
 		Example: `  fletch query --database mydb "SELECT * FROM cpu ORDER BY time DESC LIMIT 5"
   fletch query -d mydb "CREATE MATERIALIZED VIEW cpu_1m WITH (retention = '90d') AS SELECT date_bin(INTERVAL '1 minute', time) AS time, host, avg(usage) AS usage FROM cpu GROUP BY 1, 2"
   fletch query -d mydb "ALTER TABLE cpu SET (retention = '7d')"`,
-		Args: cobra.ExactArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 0:
+				return fmt.Errorf("query needs the SQL to run, as one argument in quotes: fletch query -d mydb \"SELECT count(*) FROM cpu\"")
+			case len(args) > 1:
+				return fmt.Errorf("query takes the SQL as one argument; %d were given: put the whole statement in quotes", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format = outputFormat(cmd, format)
 			body := map[string]any{"db": database, "q": args[0], "format": format}

@@ -102,6 +102,8 @@ def test_errors_are_one_line(server, fletch_bin, tmp_path):
     fails(run("write", "-d", "db", str(tmp_path / "missing.lp")), "missing.lp")
     fails(run("write", "-d", "db", "--format", "parquet", "-"), "stdin")
     fails(run("query", "-d", "default", "SELEC 1"), "syntax")  # DuckDB's message spans lines
+    fails(run("query", "-d", "default"), "needs the SQL")
+    fails(run("query", "-d", "default", "SELECT", "1"), "in quotes")
     p = subprocess.run([str(fletch_bin), "show", "databases", "--host", "http://127.0.0.1:1"],
                        capture_output=True, text=True, timeout=60)
     fails(p, "connect")
