@@ -1,0 +1,24 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/require"
+)
+
+// TestServeFlags_AreDocumented keeps docs/operations.md's flag table the one
+// place a user reads `fletch serve`'s flags: every flag must have a row.
+func TestServeFlags_AreDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/operations.md")
+	require.NoError(t, err)
+	var missing []string
+	serveCmd().Flags().VisitAll(func(f *pflag.Flag) {
+		if !strings.Contains(string(doc), "| `--"+f.Name+"`") && !strings.Contains(string(doc), ", `--"+f.Name+"`") {
+			missing = append(missing, "--"+f.Name)
+		}
+	})
+	require.Empty(t, missing, "fletch serve flags without a row in docs/operations.md's flag table")
+}
