@@ -41,6 +41,17 @@ const (
 	ddlDelete
 )
 
+// tag names a statement kind as its command tag (PostgreSQL's term): what
+// a client is told ran, e.g. "CREATE MATERIALIZED VIEW".
+func (k ddlKind) tag() string {
+	return map[ddlKind]string{
+		ddlCreateView: "CREATE VIEW", ddlDropView: "DROP VIEW", ddlDropTable: "DROP TABLE",
+		ddlCreateMatView: "CREATE MATERIALIZED VIEW", ddlDropMatView: "DROP MATERIALIZED VIEW",
+		ddlAlterDatabase: "ALTER DATABASE", ddlAlterTable: "ALTER TABLE",
+		ddlCreateDatabase: "CREATE DATABASE", ddlDelete: "DELETE",
+	}[k]
+}
+
 type ddl struct {
 	kind     ddlKind
 	replace  bool

@@ -28,8 +28,12 @@ type Statement struct {
 	// they run with Exec and return no rows.
 	Update bool
 	// DataOnly is true for updates that change rows but not schema
-	// (DELETE): a write permission suffices for them.
+	// (DELETE): a write permission suffices for them. Exec's count is the
+	// rows they changed.
 	DataOnly bool
+	// Tag is an update's command tag ("DELETE", "CREATE MATERIALIZED
+	// VIEW", ...), empty for queries.
+	Tag string
 	Params   []Param
 }
 
@@ -65,7 +69,7 @@ func (q *Engine) Classify(stmt string) (*Statement, error) {
 		return nil, err
 	}
 	if ok {
-		return &Statement{Update: true, DataOnly: d.kind == ddlDelete}, nil
+		return &Statement{Update: true, DataOnly: d.kind == ddlDelete, Tag: d.kind.tag()}, nil
 	}
 	return &Statement{}, nil
 }

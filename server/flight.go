@@ -128,10 +128,17 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 		if err := auth.Require(ctx, db, updatePermission(stmt)); err != nil {
 			return grpcError(err)
 		}
-		if _, err := f.s.q.Exec(ctx, db, sql); err != nil {
+		n, err := f.s.q.Exec(ctx, db, sql)
+		if err != nil {
 			return grpcError(err)
 		}
-		w := flight.NewRecordWriter(stream, ipc.WithSchema(arrow.NewSchema(nil, nil)), ipc.WithAllocator(f.s.mem))
+		rec := updateRecord(f.s.mem, stmt, n)
+		defer rec.Release()
+		w := flight.NewRecordWriter(stream, ipc.WithSchema(updateSchema), ipc.WithAllocator(f.s.mem))
+		if err := w.Write(rec); err != nil {
+			w.Close()
+			return err
+		}
 		return w.Close()
 	}
 	start := time.Now()

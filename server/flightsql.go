@@ -217,10 +217,11 @@ func (srv *sqlServer) GetFlightInfoStatement(ctx context.Context, cmd flightsql.
 		if err := auth.Require(ctx, db, updatePermission(stmt)); err != nil {
 			return nil, grpcError(err)
 		}
-		if _, err := srv.s.q.Exec(ctx, db, cmd.GetQuery()); err != nil {
+		n, err := srv.s.q.Exec(ctx, db, cmd.GetQuery())
+		if err != nil {
 			return nil, grpcError(err)
 		}
-		return srv.doneInfo(desc)
+		return srv.doneInfo(desc, updateCount(stmt, n))
 	}
 	schema, id, tokenID, err := srv.runAndHold(ctx, db, cmd.GetQuery())
 	if err != nil {

@@ -198,10 +198,11 @@ func (srv *sqlServer) GetFlightInfoPreparedStatement(ctx context.Context, cmd fl
 	if p.desc.Update {
 		// Clients that send every statement down the query path (ADBC's
 		// execute) see the change happen here, once.
-		if _, err := srv.s.q.Exec(ctx, p.db, p.sql); err != nil {
+		n, err := srv.s.q.Exec(ctx, p.db, p.sql)
+		if err != nil {
 			return nil, grpcError(err)
 		}
-		return srv.doneInfo(desc)
+		return srv.doneInfo(desc, updateCount(p.desc, n))
 	}
 	sc, id, tokenID, err := srv.runAndHold(ctx, p.db, p.sql, srv.argsOf(p)...)
 	if err != nil {
@@ -296,8 +297,10 @@ func (srv *sqlServer) DoPutCommandStatementUpdate(ctx context.Context, cmd fligh
 }
 
 // doneInfo is the FlightInfo of a statement that already ran and returns
-// no rows: an empty schema and one endpoint whose stream is empty.
-func (srv *sqlServer) doneInfo(desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+// no rows: an empty schema and one endpoint whose stream is empty; its
+// total_records is the rows the statement changed, which ADBC reports as
+// the cursor's rowcount.
+func (srv *sqlServer) doneInfo(desc *flight.FlightDescriptor, changed int64) (*flight.FlightInfo, error) {
 	handle, _ := json.Marshal(statementHandle{Done: true})
 	tkt, err := flightsql.CreateStatementQueryTicket(handle)
 	if err != nil {
@@ -307,7 +310,7 @@ func (srv *sqlServer) doneInfo(desc *flight.FlightDescriptor) (*flight.FlightInf
 		Schema:           flight.SerializeSchema(arrow.NewSchema(nil, nil), srv.s.mem),
 		FlightDescriptor: desc,
 		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: tkt}}},
-		TotalRecords:     0,
+		TotalRecords:     changed,
 		TotalBytes:       0,
 	}, nil
 }

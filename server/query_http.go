@@ -115,11 +115,14 @@ func (s *Server) querySQL(w http.ResponseWriter, r *http.Request) {
 			s.httpError(w, err)
 			return
 		}
-		if _, err := s.q.Exec(ctx, req.DB, req.Q); err != nil {
+		n, err := s.q.Exec(ctx, req.DB, req.Q)
+		if err != nil {
 			s.httpError(w, err)
 			return
 		}
-		writeRows(w, format, arrow.NewSchema(nil, nil), nil)
+		rec := updateRecord(s.mem, stmt, n)
+		defer rec.Release()
+		writeRows(w, format, updateSchema, []arrow.RecordBatch{rec})
 		return
 	}
 	start := time.Now()

@@ -31,6 +31,8 @@ def test_delete_from_buffer_and_parquet_survives_sigkill(server):
     assert counts(srv) == {"h0": 110, "h1": 110, "h2": 110}
     r = sql(srv, "DELETE FROM m WHERE host = 'h1' OR (host = 'h2' AND time >= '2026-01-01T00:01:00Z')")
     assert r.status_code == 200, r.text
+    # Answered like other databases' "DELETE 160": the statement and the rows it removed.
+    assert r.json() == [{"statement": "DELETE", "rows_affected": 110 + 50}]
     assert counts(srv) == {"h0": 110, "h2": 60}
     write_ok(srv, DB, f"m,host=h1 v=1 {T0 + 500 * SEC}\n")  # after the delete: stays
     srv.kill()
@@ -56,3 +58,32 @@ def test_delete_needs_write_and_a_deterministic_predicate(server):
     assert r.json() == [{"host": "b"}]
     r = sql(srv, "DROP TABLE m", writer)  # schema changes still need admin
     assert r.status_code == 403, r.text
+
+
+def test_delete_and_ddl_answer_like_other_databases(server, fletch_bin):
+    """ADBC's rowcount is the rows a DELETE removed; a JSON-ticket DoGet and the CLI's
+    table get the statement's tag; schema changes answer their tag with no count."""
+    import subprocess
+
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    from fletch_client import _do_get
+
+    srv = server()
+    write_ok(srv, DB, "\n".join(f"m,host=h{h} v={i} {T0 + i * SEC}" for i in range(10) for h in range(3)) + "\n")
+    with flightsql.connect(srv.grpc_url, db_kwargs={"adbc.flight.sql.rpc.call_header.database": DB}) as conn:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM m WHERE host = 'h0'")
+            assert cur.rowcount == 10
+            cur.execute("CREATE VIEW hosts AS SELECT DISTINCT host FROM m")
+            assert cur.rowcount == 0
+    t = _do_get(srv.grpc_url, {"database": DB, "sql_query": "DELETE FROM m WHERE host = 'h1' AND time < '2026-01-01T00:00:04Z'",
+                               "query_type": "sql"})
+    assert t.to_pylist() == [{"statement": "DELETE", "rows_affected": 4}]
+    r = sql(srv, "CREATE MATERIALIZED VIEW m_1m AS SELECT date_bin(INTERVAL '1 minute', time) AS time, host, max(v) AS v FROM m GROUP BY 1, 2")
+    assert r.json() == [{"statement": "CREATE MATERIALIZED VIEW", "rows_affected": None}], r.text
+    p = subprocess.run([str(fletch_bin), "query", "--host", srv.http_url, "-d", DB, "--format", "table",
+                        "DELETE FROM m WHERE host = 'h2'"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "DELETE" in p.stdout and "10" in p.stdout, p.stdout
+    assert counts(srv) == {"h1": 6}
