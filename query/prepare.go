@@ -33,8 +33,8 @@ type Statement struct {
 	DataOnly bool
 	// Tag is an update's command tag ("DELETE", "CREATE MATERIALIZED
 	// VIEW", ...), empty for queries.
-	Tag string
-	Params   []Param
+	Tag    string
+	Params []Param
 }
 
 // NullArgs returns arguments binding every parameter to NULL, to plan a
