@@ -12,7 +12,7 @@ MVN_QUIET := -B -ntp -Dstyle.color=never -Dorg.slf4j.simpleLogger.defaultLogLeve
 DATA_DIR  ?= $(or $(FLETCH_DATA_DIR),./fletch-data)
 ADDR      ?= $(or $(FLETCH_ADDR),127.0.0.1:8181)
 
-.PHONY: build run test test-go test-e2e test-grafana test-java fuzz bench bench-e2e loadtest fmt vet clean
+.PHONY: build run test test-go test-e2e test-grafana test-java test-fresh-clone fuzz bench bench-e2e loadtest fmt vet clean
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/fletch
@@ -37,6 +37,16 @@ test-grafana: build
 # The Arrow Flight SQL JDBC driver (DBeaver, Tableau) against the real binary.
 test-java: build
 	cd clients/java && $(MVN) $(MVN_QUIET) -Dfletch.bin=$(CURDIR)/$(BIN) test
+
+# What a user's `git clone` meets: HEAD cloned into an empty temporary directory (nothing
+# beside it, so no test can lean on a file outside the repository), then the whole of
+# .ci/run there. .ci/run calls this after `make test`; FLETCH_FRESH_CLONE stops the
+# clone's own run from cloning again.
+test-fresh-clone:
+	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	git clone -q "$(CURDIR)" "$$dir/fletch"; \
+	echo "== fresh clone of $$(git rev-parse --short HEAD) in $$dir/fletch"; \
+	cd "$$dir/fletch" && FLETCH_FRESH_CLONE=1 CI=true bash .ci/run
 
 # Fuzz targets, as package:Target. `go test` (test-go) already runs each one's seed corpus
 # and its testdata/fuzz inputs (the crashes fuzzing found, kept as regression tests), so
