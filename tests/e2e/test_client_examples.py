@@ -102,20 +102,75 @@ def test_adbc_pandas_polars(srv, oracle):
         FROM machine_data GROUP BY machine_id ORDER BY machine_id"""))
 
 
+# The README's view (the plot script only reads it).
+MACHINE_1M = """CREATE MATERIALIZED VIEW machine_1m AS
+  SELECT date_bin(INTERVAL '1 minute', time) AS time, machine_id,
+         avg(temperature) AS temperature, max(load) AS load_max
+  FROM machine_data GROUP BY 1, 2"""
+
+
+def series_colors(png, n: int) -> int:
+    """How many of matplotlib's first n cycle colors the image draws with (each in at
+    least 200 pixels): the number of series a reader sees."""
+    from matplotlib import colors as mcolors
+    from PIL import Image
+
+    img = Image.open(png).convert("RGB")
+    counts = {}
+    for rgb, c in ((tuple(round(255 * x) for x in mcolors.to_rgb(f"C{i}")), i) for i in range(n)):
+        counts[c] = 0
+        target = rgb
+        for px_count, px in img.getcolors(maxcolors=1 << 20):
+            if all(abs(a - b) <= 8 for a, b in zip(px, target)):
+                counts[c] += px_count
+    return sum(1 for v in counts.values() if v >= 200)
+
+
 def test_plot_downsampled(srv, oracle, tmp_path):
+    """The plot script draws the view the README creates, read-only: one line per
+    machine over the view's time range, and the points are the view's rows."""
+    import pyarrow.flight as flight
+    import requests
+
+    db = "plots"
+    client = flight.FlightClient(srv.grpc_url)
+    headers = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {srv.admin_token}".encode())])
+    table = machine_table(MINUTES)
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path(db, "machine_data"), table.schema, options=headers)
+    writer.write_table(table)
+    writer.close()
+    client.close()
+    r = requests.post(srv.http_url + "/api/v3/query_sql", json={"db": db, "q": MACHINE_1M},
+                      headers={"Authorization": f"Bearer {srv.admin_token}"}, timeout=60)
+    assert r.status_code == 200, r.text
+
     png = tmp_path / "machine_1m.png"
-    out = run_example(srv, "plot_downsampled.py", "plots", str(png))
-    assert out["png"] == str(png)
+    cmd = [sys.executable, str(EXAMPLES / "plot_downsampled.py"), "--host", f"127.0.0.1:{srv.port}",
+           "--token", srv.admin_token, "--database", db, "--view", "machine_1m", "--json", str(png)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    out = json.loads(proc.stdout)
+
+    want = records(oracle, """
+        SELECT time // 60000000000 * 60000000000 AS time, machine_id AS series,
+               avg(temperature) AS value
+        FROM machine_data GROUP BY 1, 2 ORDER BY series, time""")
+    assert len(want) == MINUTES * 3
+    assert out["series"] == ["machine-1", "machine-2", "machine-3"]
+    assert [iso_ns(t) for t in out["x_range"]] == [min(w["time"] for w in want), max(w["time"] for w in want)]
+    for b in out["points"]:
+        b["time"] = iso_ns(b["time"])
+    assert_rows_close(out["points"], want)
+
+    # What a reader sees: a PNG of the figure's size with exactly three series drawn.
     head = png.read_bytes()[:24]
     assert head[:8] == PNG_MAGIC, f"{png} is not a PNG: {head!r}"
     width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    assert (width, height) == (900, 450), (width, height)  # figsize 9x4.5 at 100 dpi
-
-    want = records(oracle, """
-        SELECT time // 60000000000 * 60000000000 AS time, machine_id,
-               avg(temperature) AS temperature, max(load) AS max_load, count(*) AS readings
-        FROM machine_data GROUP BY 1, 2 ORDER BY machine_id, time""")
-    assert len(want) == MINUTES * 3
-    for b in out["bins"]:
-        b["time"] = iso_ns(b["time"])
-    assert_rows_close(out["bins"], want)
+    assert (width, height) == (1000, 450), (width, height)  # figsize 10x4.5 at 100 dpi
+    assert series_colors(png, 6) == 3
+    # Read-only: the table holds exactly what was written, and no other view appeared.
+    r = requests.post(srv.http_url + "/api/v3/query_sql",
+                      json={"db": db, "q": "SELECT (SELECT count(*) FROM machine_data) AS n, "
+                                           "(SELECT count(*) FROM system.views WHERE database = 'plots') AS views"},
+                      headers={"Authorization": f"Bearer {srv.admin_token}"}, timeout=60)
+    assert r.json() == [{"n": table.num_rows, "views": 0}], r.text

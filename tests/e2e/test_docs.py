@@ -102,7 +102,8 @@ def statements(sql: str) -> list[str]:
     return [s for s in out if s]
 
 
-def run_block(b: Block, srv, cwd: Path, env: dict) -> None:
+def run_block(b: Block, srv, cwd: Path, env: dict) -> str:
+    """Run one block; returns what it printed (sh and python blocks)."""
     code = substitute(b.code, srv)
     if b.lang in ("sh", "bash", "python"):
         # One terminal per file: what a block exports, later blocks see.
@@ -117,6 +118,7 @@ def run_block(b: Block, srv, cwd: Path, env: dict) -> None:
                            text=True, timeout=BLOCK_TIMEOUT, stdin=subprocess.DEVNULL)
         assert p.returncode == 0, (f"{b.where()}: {b.lang} block exited {p.returncode}\n--- block\n{code}"
                                    f"--- stdout\n{p.stdout[-3000:]}\n--- stderr\n{p.stderr[-3000:]}")
+        return p.stdout
     elif b.lang == "lp":
         body = "\n".join(re.sub(r"\s+#.*$", "", ln) for ln in code.splitlines() if ln.strip()) + "\n"
         write_ok(srv, env["DOCS_TEST_DATABASE"], body)
@@ -129,6 +131,7 @@ def run_block(b: Block, srv, cwd: Path, env: dict) -> None:
                 assert r.status_code >= 400, f"{b.where()}: expected an error, got {r.status_code}\n{stmt}"
             else:
                 assert r.status_code == 200, f"{b.where()}: {r.status_code} {r.text[:2000]}\n--- statement\n{stmt}"
+    return ""
 
 
 def doc_ids():
@@ -148,8 +151,9 @@ def test_marks_give_reasons():
                     f"{path.relative_to(REPO)}:{n + 1}: a docs-test mark must sit right above a fence"
 
 
-@pytest.mark.parametrize("path", DOCS, ids=doc_ids())
-def test_doc_commands_run(path, server, tmp_path, fletch_bin):
+def run_doc(path: Path, server, tmp_path: Path, fletch_bin) -> tuple[list[tuple[Block, str]], object]:
+    """Run a Markdown file's runnable blocks in order against a fresh server; returns each
+    block with what it printed, and the server."""
     todo = [b for b in blocks(path) if b.lang in RUN_LANGS and b.mark != "skip"]
     if not todo:
         pytest.skip(f"{path.relative_to(REPO)} has no runnable blocks")
@@ -175,5 +179,74 @@ def test_doc_commands_run(path, server, tmp_path, fletch_bin):
     # curl fails on an HTTP error status, so a doc whose request went stale fails here.
     (tmp_path / ".curlrc").write_text("fail-with-body\n")
     env["CURL_HOME"] = str(tmp_path)
-    for b in todo:
-        run_block(b, srv, cwd, env)
+    return [(b, run_block(b, srv, cwd, env)) for b in todo], srv
+
+
+@pytest.mark.parametrize("path", [p for p in DOCS if p.name != "README.md" or p.parent != REPO],
+                         ids=[i for i in doc_ids() if i != "README.md"])
+def test_doc_commands_run(path, server, tmp_path, fletch_bin):
+    run_doc(path, server, tmp_path, fletch_bin)
+
+
+def test_readme_quickstart_as_a_reader_sees_it(server, tmp_path, fletch_bin):
+    """README.md top to bottom, as written, and what a reader sees at each step: the
+    count the text promises, the machines, recent bins in percent of load, the view's
+    answer, and a plot with one line per machine."""
+    import json
+    from datetime import datetime, timezone
+
+    sys.path.insert(0, str(REPO / "tests" / "e2e"))
+    from test_client_examples import series_colors
+
+    png = Path("/tmp/machine_1m.png")
+    png.unlink(missing_ok=True)
+    ran, srv = run_doc(REPO / "README.md", server, tmp_path, fletch_bin)
+    out = {b.line: text for b, text in ran}
+    first, py, views = (text for _, text in ran[:3])
+    machines = [f"machine_{i:03d}" for i in range(10)]
+
+    # Step 1 and 2: the count the comment promises, and every machine, hottest within a
+    # plausible casing temperature.
+    assert "24002" in first, first
+    hottest = json.loads(first[first.index("["):])
+    assert [r["machine_id"] for r in hottest] == machines, hottest
+    assert all(30 < r["hottest"] < 90 for r in hottest), hottest
+    # pyarrow: the five newest readings, from this run (today).
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    assert py.count(today) == 5, py
+    # The date_bin query, the view's statement tag, and its first bins: recent, in
+    # percent of load (the curl lines share the script's shape), from the script's machines.
+    parts = [json.loads(chunk) for chunk in _json_arrays(views)]
+    bins, created, view_rows = parts[0], parts[1], parts[2]
+    assert len(bins) == 6 and all(r["time"].startswith(today) for r in bins), bins
+    assert created == [{"statement": "CREATE MATERIALIZED VIEW", "rows_affected": None}], created
+    assert len(view_rows) == 6 and all(r["machine_id"] in machines and r["load_max"] > 1 for r in view_rows), view_rows
+    # The plot: the view it drew, one line per machine.
+    assert "10 series" in views, views
+    assert png.exists(), views
+    assert series_colors(png, 10) == 10
+    png.unlink()
+    assert out  # every block ran
+
+
+def _json_arrays(text: str) -> list[str]:
+    """The top-level JSON arrays printed one after another in text."""
+    arrays, depth, start = [], 0, None
+    in_str = esc = False
+    for i, ch in enumerate(text):
+        if in_str:
+            esc = not esc and ch == "\\"
+            if ch == '"' and not esc:
+                in_str = False
+            continue
+        if ch == '"':
+            in_str = True
+        elif ch == "[":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == "]" and depth:
+            depth -= 1
+            if depth == 0:
+                arrays.append(text[start:i + 1])
+    return arrays
