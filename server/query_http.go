@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -306,15 +307,19 @@ func writePretty(w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch) {
 	names := schemaNames(schema)
 	widths := make([]int, len(names))
 	for i, n := range names {
-		widths[i] = len(n)
+		widths[i] = utf8.RuneCountInString(n)
 	}
-	var rows [][]string
+	// A cell's text may span lines (a view's SQL): each line is measured, and a row
+	// is as tall as its tallest cell, as psql prints them.
+	var rows [][][]string
 	for _, rec := range recs {
 		for i := 0; i < int(rec.NumRows()); i++ {
-			row := make([]string, rec.NumCols())
+			row := make([][]string, rec.NumCols())
 			for j, col := range rec.Columns() {
-				row[j] = cellText(col, i)
-				widths[j] = max(widths[j], len(row[j]))
+				row[j] = strings.Split(strings.ReplaceAll(cellText(col, i), "\r\n", "\n"), "\n")
+				for _, ln := range row[j] {
+					widths[j] = max(widths[j], utf8.RuneCountInString(ln))
+				}
 			}
 			rows = append(rows, row)
 		}
@@ -326,15 +331,29 @@ func writePretty(w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch) {
 		}
 		io.WriteString(w, "\n")
 	}
-	cells := func(vals []string) {
-		io.WriteString(w, "|")
-		for j, v := range vals {
-			fmt.Fprintf(w, " %-*s |", widths[j], v)
+	cells := func(vals [][]string) {
+		height := 1
+		for _, v := range vals {
+			height = max(height, len(v))
 		}
-		io.WriteString(w, "\n")
+		for k := 0; k < height; k++ {
+			io.WriteString(w, "|")
+			for j, v := range vals {
+				text := ""
+				if k < len(v) {
+					text = strings.ReplaceAll(v[k], "\t", " ")
+				}
+				io.WriteString(w, " "+text+strings.Repeat(" ", widths[j]-utf8.RuneCountInString(text))+" |")
+			}
+			io.WriteString(w, "\n")
+		}
+	}
+	header := make([][]string, len(names))
+	for i, n := range names {
+		header[i] = []string{n}
 	}
 	line()
-	cells(names)
+	cells(header)
 	line()
 	for _, r := range rows {
 		cells(r)

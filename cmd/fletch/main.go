@@ -23,10 +23,28 @@ import (
 
 func main() {
 	if err := rootCmd().Execute(); err != nil {
-		// One line, whatever the server's message held (DuckDB's span several).
-		fmt.Fprintln(os.Stderr, "fletch:", strings.Join(strings.Fields(err.Error()), " "))
+		fmt.Fprint(os.Stderr, errorText(err.Error()))
 		os.Exit(1)
 	}
+}
+
+// errorText is how an error is printed: one "fletch: ..." line, whatever
+// the message's line breaks, then, for a SQL error that points into the
+// statement (DuckDB's "LINE 1: SELEC 1" and a caret under the spot), those
+// two lines as they are, so the caret still lines up.
+func errorText(msg string) string {
+	var pointer string
+	lines := strings.Split(msg, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		caret := strings.Index(lines[i+1], "^")
+		if strings.HasPrefix(lines[i], "LINE ") && caret >= 0 && strings.TrimSpace(lines[i+1][:caret]) == "" {
+			pointer = lines[i] + "\n" + lines[i+1][:caret+1] + "\n"
+			// What follows the caret (the CLI adds "(HTTP 400)") joins the message.
+			lines = append(append(lines[:i:i], lines[i+1][caret+1:]), lines[i+2:]...)
+			break
+		}
+	}
+	return "fletch: " + strings.Join(strings.Fields(strings.Join(lines, " ")), " ") + "\n" + pointer
 }
 
 func rootCmd() *cobra.Command {

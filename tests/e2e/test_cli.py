@@ -36,16 +36,21 @@ def fletch(srv, fletch_bin, *args, stdin=None, token=None, check=True):
     return p
 
 
-def fails(p, needle, prompt=False):
+def fails(p, needle, prompt=False, pointer=False):
     """A failed command: non-zero exit, one line on stderr naming the problem (after the
-    confirmation question when prompt)."""
+    confirmation question when prompt); with pointer, then DuckDB's two lines pointing into
+    the SQL, the caret under the spot."""
     assert p.returncode != 0
-    lines = p.stderr.strip().splitlines()
+    lines = p.stderr.rstrip("\n").splitlines()
     if prompt:
         assert lines[0].rstrip().endswith("Enter yes to confirm:"), p.stderr
         lines = lines[1:]
-    assert len(lines) == 1 and lines[0].startswith("fletch: "), p.stderr
+    assert len(lines) == (3 if pointer else 1) and lines[0].startswith("fletch: "), p.stderr
     assert needle in lines[0], p.stderr
+    if pointer:
+        assert lines[1].startswith("LINE 1: ") and lines[2].strip() == "^", p.stderr
+        # The caret sits under the first character of the offending token.
+        assert lines[1][len(lines[2]) - 1] == "S", p.stderr
 
 
 def sql(srv, db, q):
@@ -101,7 +106,7 @@ def test_errors_are_one_line(server, fletch_bin, tmp_path):
     fails(run("write", str(tmp_path / "data.xyz")), "--database")
     fails(run("write", "-d", "db", str(tmp_path / "missing.lp")), "missing.lp")
     fails(run("write", "-d", "db", "--format", "parquet", "-"), "stdin")
-    fails(run("query", "-d", "default", "SELEC 1"), "syntax")  # DuckDB's message spans lines
+    fails(run("query", "-d", "default", "SELEC 1"), "syntax", pointer=True)
     fails(run("query", "-d", "default"), "needs the SQL")
     fails(run("query", "-d", "default", "SELECT", "1"), "in quotes")
     p = subprocess.run([str(fletch_bin), "show", "databases", "--host", "http://127.0.0.1:1"],

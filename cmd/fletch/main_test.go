@@ -22,3 +22,12 @@ func TestServeFlags_AreDocumented(t *testing.T) {
 	})
 	require.Empty(t, missing, "fletch serve flags without a row in docs/operations.md's flag table")
 }
+
+func TestErrorText_KeepsTheCaretUnderTheSpot(t *testing.T) {
+	got := errorText("query: HTTP 400: invalid SQL: Parser Error: syntax error at or near \"SELEC\"\n\nLINE 1: SELEC 1\n        ^")
+	require.Equal(t, "fletch: query: HTTP 400: invalid SQL: Parser Error: syntax error at or near \"SELEC\"\n"+
+		"LINE 1: SELEC 1\n        ^\n", got)
+	require.Equal(t, "fletch: one line\n", errorText("one\n  line"))
+	require.Equal(t, "fletch: query: bad (HTTP 400)\nLINE 1: SELEC 1\n        ^\n",
+		errorText("query: bad\nLINE 1: SELEC 1\n        ^ (HTTP 400)"))
+}
