@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -156,7 +157,8 @@ func runWrite(cmd *cobra.Command, o *writeOptions, path string) error {
 		rows, err = writeParquet(ctx, o, table, in.(*os.File), bar)
 	}
 	bar.finish()
-	if err != nil {
+	var partial *partialError
+	if err != nil && !errors.As(err, &partial) {
 		if rows > 0 {
 			return fmt.Errorf("%w (%d rows were written before this)", err, rows)
 		}
@@ -168,6 +170,9 @@ func runWrite(cmd *cobra.Command, o *writeOptions, path string) error {
 		dest += "." + table
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %d rows to %s in %.2fs (%.0f rows/s)\n", rows, dest, secs, float64(rows)/max(secs, 1e-9))
+	if partial != nil {
+		return partial // the good lines are written; the bad ones are still an error
+	}
 	return nil
 }
 

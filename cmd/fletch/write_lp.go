@@ -14,8 +14,10 @@ import (
 // writeLineProtocol sends in to /api/v3/write_lp in requests of at most
 // o.chunkBytes, each ending at a line boundary (a line longer than a chunk
 // goes alone). It stops at the first refused request; the error names the
-// bad line by its number in the whole input. It returns the lines written
-// (non-empty, non-comment).
+// bad line by its number in the whole input. With o.acceptPartial the
+// server stores a chunk's good lines and names its bad ones: it goes on to
+// the end and returns a *partialError counting both. It returns the lines
+// written (non-empty, non-comment).
 func writeLineProtocol(ctx context.Context, o *writeOptions, in io.Reader, bar *progress) (int64, error) {
 	client, err := o.httpClient()
 	if err != nil {
@@ -28,6 +30,7 @@ func writeLineProtocol(ctx context.Context, o *writeOptions, in io.Reader, bar *
 	endpoint := strings.TrimRight(o.host, "/") + "/api/v3/write_lp?" + q.Encode()
 	buf := make([]byte, 0, o.chunkBytes)
 	var written int64
+	var partial *partialError
 	linesBefore := 0 // lines in the chunks already sent
 	eof := false
 	for !eof {
@@ -58,16 +61,43 @@ func writeLineProtocol(ctx context.Context, o *writeOptions, in io.Reader, bar *
 		chunk := buf[:cut]
 		lines, nlines := countLines(chunk)
 		if lines > 0 {
-			if err := postLP(ctx, client, endpoint, o.token, chunk, linesBefore); err != nil {
+			bad, err := postLP(ctx, client, endpoint, o.token, chunk, linesBefore)
+			switch {
+			case err != nil && o.acceptPartial && bad > 0:
+				if partial == nil {
+					partial = &partialError{first: err}
+				}
+				partial.bad += int64(bad)
+				written += lines - int64(bad)
+			case err != nil:
 				return written, err
+			default:
+				written += lines
 			}
-			written += lines
 		}
 		linesBefore += nlines
 		rest := copy(buf, buf[cut:])
 		buf = buf[:rest]
 	}
+	if partial != nil {
+		partial.written = written
+		return written, partial
+	}
 	return written, nil
+}
+
+// partialError reports a --accept-partial write that skipped bad lines.
+type partialError struct {
+	bad, written int64
+	first        error // the first bad line, by its number in the input
+}
+
+func (e *partialError) Error() string {
+	s := "s were"
+	if e.bad == 1 {
+		s = " was"
+	}
+	return fmt.Sprintf("%d bad line%s skipped and %d lines written (--accept-partial); first: %v", e.bad, s, e.written, e.first)
 }
 
 // countLines returns the data lines of chunk (neither blank nor comments)
@@ -90,11 +120,12 @@ func countLines(chunk []byte) (data int64, all int) {
 }
 
 // postLP sends one chunk; a 400 naming bad lines becomes an error naming
-// the first of them by its line number in the whole input.
-func postLP(ctx context.Context, client *http.Client, endpoint, token string, chunk []byte, linesBefore int) error {
+// the first of them by its line number in the whole input, and bad is how
+// many the server named.
+func postLP(ctx context.Context, client *http.Client, endpoint, token string, chunk []byte, linesBefore int) (bad int, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(chunk))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	if token != "" {
@@ -102,12 +133,12 @@ func postLP(ctx context.Context, client *http.Client, endpoint, token string, ch
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("write: %w", err)
+		return 0, fmt.Errorf("write: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
 		io.Copy(io.Discard, resp.Body)
-		return nil
+		return 0, nil
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	var e struct {
@@ -122,13 +153,13 @@ func postLP(ctx context.Context, client *http.Client, endpoint, token string, ch
 		if len(e.Data) > 1 {
 			more = fmt.Sprintf(" (and %d more bad lines)", len(e.Data)-1)
 		}
-		return fmt.Errorf("line %d: %s%s (HTTP %d)", linesBefore+e.Data[0].Line, e.Data[0].Message, more, resp.StatusCode)
+		return len(e.Data), fmt.Errorf("line %d: %s%s (HTTP %d)", linesBefore+e.Data[0].Line, e.Data[0].Message, more, resp.StatusCode)
 	}
 	if resp.StatusCode == http.StatusRequestEntityTooLarge {
-		return fmt.Errorf("the server refused a %d-byte request as too large; lower --chunk-bytes (HTTP 413)", len(chunk))
+		return 0, fmt.Errorf("the server refused a %d-byte request as too large; lower --chunk-bytes (HTTP 413)", len(chunk))
 	}
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
+		return 0, fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
 	}
-	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+	return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
 }

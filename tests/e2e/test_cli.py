@@ -133,6 +133,15 @@ def test_write_line_protocol_in_chunks(server, fletch_bin, tmp_path, report):
     bad = lines[:5000] + ["m,host=x v=oops"] + lines[5000:6000]
     path.write_text("\n".join(bad) + "\n")
     fails(fletch(srv, fletch_bin, "write", "-d", "lp2", "--chunk-bytes", "16384", str(path), check=False), "line 5001:")
+    # --accept-partial: every good line of every chunk is written, and the command says
+    # so, then names the bad line and still fails.
+    bad2 = bad + ["m,host=y v=1i not-a-time"]
+    path.write_text("\n".join(bad2) + "\n")
+    p = fletch(srv, fletch_bin, "write", "-d", "lp4", "--chunk-bytes", "16384", "--accept-partial", str(path), check=False)
+    assert SUMMARY.match(p.stdout.strip()).group(1) == "6000", p.stdout
+    fails(p, "2 bad lines were skipped and 6000 lines written")
+    assert "line 5001:" in p.stderr, p.stderr
+    assert sql(srv, "lp4", "SELECT count(*) AS n FROM m") == [{"n": 6000}]
     # From stdin, with a precision.
     p = fletch(srv, fletch_bin, "write", "-d", "lp3", "--precision", "s", "-", stdin="m,host=a v=1i 1767225600\n")
     assert SUMMARY.match(p.stdout.strip()).group(1) == "1"
