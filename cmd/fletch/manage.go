@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -102,12 +103,28 @@ func showDatabasesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeOutput(cmd, format, b)
+			return writeOutput(cmd, format, renameDatabaseColumn(format, b))
 		},
 	}
 	r.addFlags(cmd)
 	addFormatFlag(cmd, &format)
 	return cmd
+}
+
+// renameDatabaseColumn calls the API's "iox::database" column (InfluxDB 3's
+// name, kept for its clients) "database" in what the CLI prints; a Parquet
+// answer keeps the API's name.
+func renameDatabaseColumn(format string, b []byte) []byte {
+	const api = "iox::database"
+	switch format {
+	case "json", "jsonl":
+		return bytes.ReplaceAll(b, []byte(`"`+api+`":`), []byte(`"database":`))
+	case "csv":
+		return bytes.Replace(b, []byte(api), []byte("database"), 1)
+	case "pretty": // keep the table's column width
+		return bytes.Replace(b, []byte(api), []byte(fmt.Sprintf("%-*s", len(api), "database")), 1)
+	}
+	return b
 }
 
 // parseFieldSpecs reads --fields name:type[,name:type...].

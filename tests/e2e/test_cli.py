@@ -67,8 +67,10 @@ def test_database_table_view_lifecycle(server, fletch_bin):
     fails(run("create", "database", "system", check=False), "reserved")
     fails(run("create", "database", "x", "--retention-period", "soon", check=False), "retention")
     dbs = json.loads(run("show", "databases").stdout)  # not a terminal: JSON
-    assert {"iox::database": "metrics", "retention_period": "30d"} in dbs
-    assert "| metrics       | 30d" in run("show", "databases", "--format", "table").stdout
+    assert {"database": "metrics", "retention_period": "30d"} in dbs
+    table = run("show", "databases", "--format", "table").stdout
+    assert "| database      | retention_period |" in table and "| metrics       | 30d" in table, table
+    assert run("show", "databases", "--format", "csv").stdout.splitlines()[0] == "database,retention_period"
 
     run("create", "table", "cpu", "-d", "metrics", "--tags", "host,region", "--fields", "usage:float64,count:int64")
     fails(run("create", "table", "t", "-d", "metrics", "--fields", "usage", check=False), "name:type")
@@ -94,7 +96,7 @@ def test_database_table_view_lifecycle(server, fletch_bin):
     fails(run("delete", "table", "-d", "metrics", "cpu", "-y", check=False), "not found")
 
     run("delete", "database", "metrics", "--force")
-    assert "metrics" not in [d["iox::database"] for d in json.loads(run("show", "databases").stdout)]
+    assert "metrics" not in [d["database"] for d in json.loads(run("show", "databases").stdout)]
     fails(run("delete", "database", "metrics", "-y", check=False), "not found")
 
 
@@ -108,6 +110,7 @@ def test_errors_are_one_line(server, fletch_bin, tmp_path):
     fails(run("write", "-d", "db", "--format", "parquet", "-"), "stdin")
     fails(run("query", "-d", "default", "SELEC 1"), "syntax", pointer=True)
     fails(run("query", "-d", "default"), "needs the SQL")
+    fails(run("query", "SELECT 1"), "--database is required")  # as show tables and write
     fails(run("query", "-d", "default", "SELECT", "1"), "in quotes")
     p = subprocess.run([str(fletch_bin), "show", "databases", "--host", "http://127.0.0.1:1"],
                        capture_output=True, text=True, timeout=60)
