@@ -42,6 +42,18 @@ class DdlTest {
   }
 
   @Test
+  void executeUpdate_delete_returnsTheRowsDeleted() throws SQLException {
+    // jdbc.mem (CpuData.MEM_LINES): one row for host a, one for host b; no other test here reads it.
+    try (Connection c = Jdbc.connectDb(fletch.server()); Statement st = c.createStatement()) {
+      assertEquals(1, st.executeUpdate("DELETE FROM mem WHERE host = 'a'"));
+      assertEquals(0, st.executeUpdate("DELETE FROM mem WHERE host = 'a'"));
+      try (ResultSet rs = st.executeQuery("SELECT host FROM mem")) {
+        assertEquals(List.of("b"), Jdbc.strings(rs, "host"));
+      }
+    }
+  }
+
+  @Test
   void execute_dropUnknownView_sqlException() throws SQLException {
     try (Connection c = Jdbc.connectDb(fletch.server()); Statement st = c.createStatement()) {
       SQLException e = assertThrows(SQLException.class, () -> st.execute("DROP VIEW nosuchview"));
