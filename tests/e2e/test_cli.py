@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -245,3 +246,21 @@ def test_token_commands_wrap_token(server, fletch_bin):
     token_id = next(line.split()[0] for line in listing.splitlines() if " cli " in f" {line} ")
     run("delete", "token", *dd, token_id)
     assert "cli" not in run("show", "tokens", *dd).stdout
+
+
+def test_make_run_takes_the_address_from_the_environment_or_the_command_line():
+    """`make run` serves where FLETCH_ADDR / FLETCH_DATA_DIR say, as `fletch serve` reads
+    them, and `make run ADDR=... DATA_DIR=...` overrides both (make -n: print, don't run)."""
+    repo = Path(__file__).resolve().parents[2]
+
+    def serve_line(*args, **env):
+        p = subprocess.run(["make", "-n", "run", *args], cwd=repo, capture_output=True, text=True, timeout=60,
+                           env={k: v for k, v in {**os.environ, **env}.items() if v is not None})
+        assert p.returncode == 0, p.stderr
+        return [ln for ln in p.stdout.splitlines() if " serve " in ln][-1]
+
+    base = dict(FLETCH_ADDR=None, FLETCH_DATA_DIR=None)
+    assert "--data-dir ./fletch-data --addr 127.0.0.1:8181" in serve_line(**base)
+    assert "--data-dir /tmp/d1 --addr 127.0.0.1:9001" in serve_line(FLETCH_ADDR="127.0.0.1:9001", FLETCH_DATA_DIR="/tmp/d1")
+    assert "--data-dir /tmp/d2 --addr 127.0.0.1:9002" in serve_line(
+        "ADDR=127.0.0.1:9002", "DATA_DIR=/tmp/d2", FLETCH_ADDR="127.0.0.1:9001", FLETCH_DATA_DIR="/tmp/d1")
