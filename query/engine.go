@@ -329,6 +329,9 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 		}
 		text, cleanup := q.lastCacheRewrite(ctx, c, db, p.sql, false)
 		defer cleanup()
+		// The plan's own text (no last value cache rows spliced in): its
+		// result schema is the plan's.
+		ownText := text == p.sql
 		ar, err := duckdb.NewArrowFromConn(c)
 		if err != nil {
 			return err
@@ -377,7 +380,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 			return err
 		}
 		rdr = newConvertingReader(r, q.mem)
-		if len(args) == 0 {
+		if len(args) == 0 && ownText {
 			p.setSchema(rdr.Schema())
 		}
 		return nil
