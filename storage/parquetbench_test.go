@@ -1,7 +1,9 @@
 package storage
 
-// Parquet writer measurement: arrow-go's pqarrow (what persist.go uses)
-// against github.com/parquet-go/parquet-go, both writing the same sorted day
+// Parquet writer measurement (docs/parquet-writer-measurement.md): arrow-go's
+// pqarrow (what persist.go used until December 2026; it now writes with
+// DuckDB's COPY, see docs/design.md#parquet) against
+// github.com/parquet-go/parquet-go, both writing the same sorted day
 // of TSBS cpu-only data (100 hosts, 864,000 rows, 8.64 M field values) with
 // persist.go's settings: ZSTD (default level), dictionary encoding on the tag
 // columns only, statistics on, one row group of up to 1 Mi rows, fields
