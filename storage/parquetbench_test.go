@@ -5,10 +5,10 @@ package storage
 // DuckDB's COPY, see docs/design.md#parquet) against
 // github.com/parquet-go/parquet-go, both writing the same sorted day
 // of TSBS cpu-only data (100 hosts, 864,000 rows, 8.64 M field values) with
-// persist.go's settings: ZSTD (default level), dictionary encoding on the tag
+// persist.go's settings of then: ZSTD (default level), dictionary encoding on the tag
 // columns only, statistics on, one row group of up to 1 Mi rows, fields
 // int64, tags and fields nullable, time required. Time is timestamp[ns]
-// adjusted to UTC as the measurement brief asked; persist.go now writes it
+// adjusted to UTC as the measurement brief asked; persist.go then wrote it
 // zone-less (isAdjustedToUTC=false), which changes one footer annotation and
 // nothing in the cost.
 //
