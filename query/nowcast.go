@@ -20,15 +20,7 @@ var tzFunctions = map[string]bool{
 }
 
 func castNow(ctx context.Context, c driver.Conn, query string) string {
-	lower := strings.ToLower(query)
-	found := false
-	for name := range tzFunctions {
-		if strings.Contains(lower, name) {
-			found = true
-			break
-		}
-	}
-	if !found {
+	if !mentionsNow(query) {
 		return query
 	}
 	tree, err := serializeSQL(ctx, c, query)

@@ -225,6 +225,17 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 			return nil, err
 		}
 	}
+	// Parameters, from the tree the lockdown parsed (the memo has it; the
+	// rewrites below add none). hasParams stays true when there is no tree.
+	hasParams := true
+	if tree, err := serializeSQL(ctx, c, stripExplain(text)); err == nil && tree != nil {
+		hasParams = false
+		walk(tree, func(m map[string]any) {
+			if m["class"] == "PARAMETER" {
+				hasParams = true
+			}
+		})
+	}
 	// After the lockdown check, which judges the client's SQL: the
 	// rewrite adds CTEs and range() of its own.
 	text, err := rewriteQuery(ctx, c, text)
@@ -232,15 +243,7 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 		return nil, err
 	}
 	text = castNow(ctx, c, text)
-	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: mentionsNow(text), hasParams: true}
-	if tree, err := serializeSQL(ctx, c, stripExplain(text)); err == nil && tree != nil {
-		p.hasParams = false
-		walk(tree, func(m map[string]any) {
-			if m["class"] == "PARAMETER" {
-				p.hasParams = true
-			}
-		})
-	}
+	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: mentionsNow(text), hasParams: hasParams}
 	if cacheable {
 		q.plans.put(key, version, p)
 	}

@@ -81,7 +81,7 @@ func (q *Engine) analyzePrune(ctx context.Context, c driver.Conn, db, query stri
 		// Every bound is a timestamp string: no DuckDB round trip.
 		return &pruneAnalysis{refs: refs, vals: inGo}
 	}
-	sel, err := intsSQL(ctx, c, exprs, "epoch_ns(CAST(%s AS TIMESTAMP_NS))")
+	sel, err := intsSQL(ctx, c, exprs, timeNsTemplate)
 	if err != nil {
 		q.log.DebugContext(ctx, "time-range pruning skipped: constants not renderable", "err", err)
 		return nil
@@ -99,19 +99,7 @@ func (q *Engine) analyzePrune(ctx context.Context, c driver.Conn, db, query stri
 // literalExpr reports whether an expression node is made of constants and
 // casts only, so its value is the same on every run (the session's time
 // zone is fixed to UTC).
-func literalExpr(v any) bool {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return false
-	}
-	switch m["class"] {
-	case "CONSTANT":
-		return true
-	case "CAST":
-		return literalExpr(m["child"])
-	}
-	return false
-}
+func literalExpr(v any) bool { return constantExpr(v, false, false) }
 
 // applyPrune splices each reference of a into query, restricted to the
 // files that overlap its bounds now.
@@ -468,12 +456,15 @@ func isTimeRef(v any, qualifier string) bool {
 
 // isConstant reports whether an expression node is built only from
 // constants, casts and function calls (no columns, subqueries, parameters).
-func isConstant(v any) bool { return constantExpr(v, false) }
+func isConstant(v any) bool { return constantExpr(v, false, true) }
 
 // isConstantOrParam is isConstant allowing parameters ($1, ?) too.
-func isConstantOrParam(v any) bool { return constantExpr(v, true) }
+func isConstantOrParam(v any) bool { return constantExpr(v, true, true) }
 
-func constantExpr(v any, params bool) bool {
+// constantExpr reports whether an expression node is built only from
+// constants and casts, and parameters if params, and calls of functions
+// that are not volatile if calls.
+func constantExpr(v any, params, calls bool) bool {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return false
@@ -484,14 +475,14 @@ func constantExpr(v any, params bool) bool {
 	case "PARAMETER":
 		return params
 	case "CAST":
-		return constantExpr(m["child"], params)
+		return constantExpr(m["child"], params, calls)
 	case "FUNCTION":
-		if m["filter"] != nil || volatile[strings.ToLower(fmt.Sprint(m["function_name"]))] {
+		if !calls || m["filter"] != nil || volatile[strings.ToLower(fmt.Sprint(m["function_name"]))] {
 			return false
 		}
 		children, _ := m["children"].([]any)
 		for _, ch := range children {
-			if !constantExpr(ch, params) {
+			if !constantExpr(ch, params, calls) {
 				return false
 			}
 		}
@@ -506,10 +497,13 @@ func constantExpr(v any, params bool) bool {
 var volatile = map[string]bool{"random": true, "setseed": true, "nextval": true, "currval": true,
 	"uuid": true, "gen_random_uuid": true, "uuidv4": true, "uuidv7": true}
 
+// timeNsTemplate turns a value into its nanoseconds as TIMESTAMP_NS.
+const timeNsTemplate = "epoch_ns(CAST(%s AS TIMESTAMP_NS))"
+
 // evalTimes evaluates constant expression nodes as TIMESTAMP_NS, in
 // nanoseconds; nil for NULL.
 func evalTimes(ctx context.Context, c driver.Conn, exprs []any) ([]*int64, error) {
-	return evalInts(ctx, c, exprs, "epoch_ns(CAST(%s AS TIMESTAMP_NS))")
+	return evalInts(ctx, c, exprs, timeNsTemplate)
 }
 
 // evalInts evaluates constant expression nodes, each wrapped by the

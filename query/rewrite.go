@@ -141,12 +141,6 @@ func containsRewrite(v any) bool {
 	return found
 }
 
-// template returns the syntax tree of "SELECT 1", a statement to hang
-// nodes on.
-func (r *rewriter) template() (map[string]any, error) {
-	return selectTemplate(r.ctx, r.c)
-}
-
 func stmtNode(tree map[string]any) map[string]any {
 	return asList(tree["statements"])[0].(map[string]any)["node"].(map[string]any)
 }
@@ -159,7 +153,7 @@ func (r *rewriter) render(nodes ...any) ([]string, error) {
 	args := make([]driver.NamedValue, len(nodes))
 	cols := make([]string, len(nodes))
 	for i, n := range nodes {
-		tree, err := r.template()
+		tree, err := selectTemplate(r.ctx, r.c)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +195,7 @@ func (r *rewriter) deserialize(tree map[string]any) (string, error) {
 
 // renderNode turns a query node (SELECT_NODE, ...) into SQL.
 func (r *rewriter) renderNode(node map[string]any) (string, error) {
-	tree, err := r.template()
+	tree, err := selectTemplate(r.ctx, r.c)
 	if err != nil {
 		return "", err
 	}
