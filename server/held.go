@@ -96,6 +96,14 @@ func (h *heldResults) take(id, tokenID string) (res *query.Result, ok, owner boo
 	return e.res, true, true
 }
 
+// release releases the result held under id for tokenID, if it is still
+// held: one its client will not read.
+func (h *heldResults) release(id, tokenID string) {
+	if res, ok, _ := h.take(id, tokenID); ok {
+		res.Release()
+	}
+}
+
 func (h *heldResults) expire(id string, e *heldResult) {
 	h.mu.Lock()
 	cur, ok := h.m[id]

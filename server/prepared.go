@@ -144,16 +144,11 @@ func (srv *sqlServer) ClosePreparedStatement(_ context.Context, req flightsql.Ac
 	}
 	// Results held for it and never read go now, not at their expiry.
 	srv.prepared.mu.Lock()
-	var ids [][2]string
-	for tok, id := range p.held {
-		ids = append(ids, [2]string{id, tok})
-	}
+	held := p.held
 	p.held = nil
 	srv.prepared.mu.Unlock()
-	for _, e := range ids {
-		if r, ok, _ := srv.held.take(e[0], e[1]); ok {
-			r.Release()
-		}
+	for tokenID, id := range held {
+		srv.held.release(id, tokenID)
 	}
 	return nil
 }
@@ -212,19 +207,17 @@ func (srv *sqlServer) GetFlightInfoPreparedStatement(ctx context.Context, cmd fl
 	if p.held == nil {
 		p.held = map[string]string{}
 	}
-	if old, ok := p.held[tokenID]; ok {
-		// An execution never read: release its result now.
-		if r, ok, _ := srv.held.take(old, tokenID); ok {
-			r.Release()
-		}
-	}
+	old, unread := p.held[tokenID]
 	p.held[tokenID] = id
 	srv.prepared.mu.Unlock()
+	if unread {
+		srv.held.release(old, tokenID) // an execution whose DoGet never came
+	}
 	return srv.infoFor(desc, sc), nil
 }
 
-// takeHeld returns the result the caller's token last ran for p and has
-// not read, if it is still held.
+// takePreparedHeld returns the result the caller's token last ran for p
+// and has not read, if it is still held.
 func (srv *sqlServer) takePreparedHeld(ctx context.Context, p *prepared) *query.Result {
 	tokenID := tokenIDOf(ctx)
 	srv.prepared.mu.Lock()
