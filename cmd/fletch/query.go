@@ -33,9 +33,6 @@ func queryCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if database == "" {
-				return fmt.Errorf("--database is required (or set FLETCH_DATABASE)")
-			}
 			format = outputFormat(cmd, format)
 			body := map[string]any{"db": database, "q": args[0], "format": format}
 			if err := r.stream(cmd.Context(), http.MethodPost, "/api/v3/query_sql", nil, body, cmd.OutOrStdout()); err != nil {
@@ -48,7 +45,7 @@ func queryCmd() *cobra.Command {
 		},
 	}
 	r.addFlags(cmd)
-	cmd.Flags().StringVarP(&database, "database", "d", envOr("FLETCH_DATABASE", ""), "database (env FLETCH_DATABASE) (required)")
+	addDatabaseFlag(cmd, &database)
 	addFormatFlag(cmd, &format)
 	return cmd
 }

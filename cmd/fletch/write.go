@@ -60,7 +60,7 @@ fields unless named in --tags.`,
 	}
 	o.remote.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringVarP(&o.database, "database", "d", envOr("FLETCH_DATABASE", ""), "database to write to (env FLETCH_DATABASE) (required)")
+	addDatabaseFlag(cmd, &o.database)
 	f.StringVarP(&o.table, "table", "t", "", "table for CSV and Parquet (default: the file's base name)")
 	f.StringVar(&o.format, "format", "", "lp, csv or parquet (default: from the file's extension; stdin: lp)")
 	f.StringVar(&o.precision, "precision", "", "unit of integer timestamps: s, ms, us or ns (line protocol default: auto; CSV/Parquet: ns)")
@@ -101,9 +101,6 @@ func detectFormat(format, path string) (string, error) {
 }
 
 func runWrite(cmd *cobra.Command, o *writeOptions, path string) error {
-	if o.database == "" {
-		return fmt.Errorf("--database is required (or set FLETCH_DATABASE)")
-	}
 	format, err := detectFormat(o.format, path)
 	if err != nil {
 		return err
