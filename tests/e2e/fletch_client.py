@@ -240,3 +240,19 @@ def run_sql(srv, path: str, sql: str, database: str = "default", token: str | No
             return Outcome("OK", table=cur.fetch_arrow_table())
     except dbapi.Error as e:
         return Outcome(grpc_code(e), str(e))
+
+
+# -- pictures ------------------------------------------------------------------------------
+def series_colors(png, n: int) -> int:
+    """How many of matplotlib's first n cycle colours a PNG draws with (each in at least
+    200 pixels): the number of series a reader sees in a plot."""
+    from matplotlib import colors as mcolors
+    from PIL import Image
+
+    pixels = Image.open(png).convert("RGB").getcolors(maxcolors=1 << 24)
+    seen = 0
+    for i in range(n):
+        target = tuple(round(255 * x) for x in mcolors.to_rgb(f"C{i}"))
+        near = sum(count for count, px in pixels if all(abs(a - b) <= 8 for a, b in zip(px, target)))
+        seen += near >= 200
+    return seen

@@ -19,6 +19,8 @@ EXAMPLES = REPO / "clients" / "python"
 sys.path.insert(0, str(EXAMPLES))
 from machine_data import machine_table  # noqa: E402
 
+from fletch_client import series_colors  # noqa: E402
+
 MINUTES = 5
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REL = 1e-9  # averages: the server may sum in another order
@@ -107,23 +109,6 @@ MACHINE_1M = """CREATE MATERIALIZED VIEW machine_1m AS
   SELECT date_bin(INTERVAL '1 minute', time) AS time, machine_id,
          avg(temperature) AS temperature, max(load) AS load_max
   FROM machine_data GROUP BY 1, 2"""
-
-
-def series_colors(png, n: int) -> int:
-    """How many of matplotlib's first n cycle colors the image draws with (each in at
-    least 200 pixels): the number of series a reader sees."""
-    from matplotlib import colors as mcolors
-    from PIL import Image
-
-    img = Image.open(png).convert("RGB")
-    counts = {}
-    for rgb, c in ((tuple(round(255 * x) for x in mcolors.to_rgb(f"C{i}")), i) for i in range(n)):
-        counts[c] = 0
-        target = rgb
-        for px_count, px in img.getcolors(maxcolors=1 << 20):
-            if all(abs(a - b) <= 8 for a, b in zip(px, target)):
-                counts[c] += px_count
-    return sum(1 for v in counts.values() if v >= 200)
 
 
 def test_plot_downsampled(srv, oracle, tmp_path):

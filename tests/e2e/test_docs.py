@@ -195,8 +195,7 @@ def test_readme_quickstart_as_a_reader_sees_it(server, tmp_path, fletch_bin):
     import json
     from datetime import datetime, timezone
 
-    sys.path.insert(0, str(REPO / "tests" / "e2e"))
-    from test_client_examples import series_colors
+    from fletch_client import series_colors
 
     png = Path("/tmp/machine_1m.png")
     png.unlink(missing_ok=True)
@@ -216,7 +215,7 @@ def test_readme_quickstart_as_a_reader_sees_it(server, tmp_path, fletch_bin):
     assert py.count(today) == 5, py
     # The date_bin query, the view's statement tag, and its first bins: recent, in
     # percent of load (the curl lines share the script's shape), from the script's machines.
-    parts = [json.loads(chunk) for chunk in _json_arrays(views)]
+    parts = _json_arrays(views)
     bins, created, view_rows = parts[0], parts[1], parts[2]
     assert len(bins) == 6 and all(r["time"].startswith(today) for r in bins), bins
     assert created == [{"statement": "CREATE MATERIALIZED VIEW", "rows_affected": None}], created
@@ -229,24 +228,16 @@ def test_readme_quickstart_as_a_reader_sees_it(server, tmp_path, fletch_bin):
     assert out  # every block ran
 
 
-def _json_arrays(text: str) -> list[str]:
-    """The top-level JSON arrays printed one after another in text."""
-    arrays, depth, start = [], 0, None
-    in_str = esc = False
-    for i, ch in enumerate(text):
-        if in_str:
-            esc = not esc and ch == "\\"
-            if ch == '"' and not esc:
-                in_str = False
+def _json_arrays(text: str) -> list:
+    """The JSON arrays printed one after another in text, decoded."""
+    import json
+
+    dec, out, i = json.JSONDecoder(), [], 0
+    while (i := text.find("[", i)) >= 0:
+        try:
+            value, i = dec.raw_decode(text, i)
+        except ValueError:
+            i += 1
             continue
-        if ch == '"':
-            in_str = True
-        elif ch == "[":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif ch == "]" and depth:
-            depth -= 1
-            if depth == 0:
-                arrays.append(text[start:i + 1])
-    return arrays
+        out.append(value)
+    return out
