@@ -150,12 +150,10 @@ def iot_lines():
                        "lat": rnd.uniform(-90, 90), "lon": rnd.uniform(-180, 180),
                        "elev": rnd.uniform(0, 500), "vel": 0.0, "head": rnd.uniform(0, 360),
                        "fuel": 1.0, "load": 0.0})
-    late: list[tuple[int, str]] = []  # (step it is sent at, line)
+    late: dict[int, list[str]] = {}  # step a late line is sent at -> lines
     for step in range(STEPS):
         ts = START_NS + step * STEP_NS
-        due = [ln for s, ln in late if s <= step]
-        late = [(s, ln) for s, ln in late if s > step]
-        yield from due
+        yield from late.pop(step, ())
         for t in trucks:
             cap, fuel_cap, nominal = MODELS[t["model"]]
             t["lat"] = min(90.0, max(-90.0, t["lat"] + rnd.uniform(-0.01, 0.01)))
@@ -186,10 +184,10 @@ def iot_lines():
                 line = f"{table},{t['tags']} " + ",".join(f"{k}={v}" for k, v in fields) + f" {ts}"
                 if r < 0.15:
                     # Sent late: 1 to 60 minutes after its time, behind newer points.
-                    late.append((step + rnd.randrange(6, 361), line))
+                    late.setdefault(step + rnd.randrange(6, 361), []).append(line)
                 else:
                     yield line
-    yield from (ln for _, ln in sorted(late, key=lambda x: x[0]))
+    yield from (ln for s in sorted(late) for ln in late[s])
 
 
 def main(argv=None) -> int:
