@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -40,11 +41,14 @@ type tableState struct {
 	// active (receiving writes) unless a snapshot froze it.
 	gens   []*gen
 	active *gen
-	// series maps a series key hash to the largest time written for it. A
-	// row at or before that time may duplicate an earlier row, which makes
-	// its UTC day dirty: queries and persist deduplicate dirty days only.
-	// Hash collisions can only mark a day dirty needlessly, never miss one.
-	series map[uint64]int64
+	// series maps a series key hash to the times written for it (buffered
+	// or persisted), as at most seriesSpans ranges that only ever widen. A
+	// row outside them cannot duplicate anything, in whatever order writes
+	// arrive; a row inside them may, and its time joins its day's dirty
+	// ranges, the only rows queries and persist deduplicate. A hash
+	// collision or a widened range can only make a range dirty needlessly,
+	// never miss a duplicate.
+	series map[uint64]*spans
 	// version changes whenever the SQL that reads this table changes.
 	version uint64
 	// lastCache is the last value cache, made on first use.
@@ -67,8 +71,20 @@ type gen struct {
 type dayStat struct {
 	rows             int64
 	minTime, maxTime int64
-	dirty            bool
+	// dirty covers the times of this day's rows that may duplicate another
+	// row (buffered or persisted); at most dirtySpans ranges.
+	dirty spans
 }
+
+const (
+	// seriesSpans bounds the written ranges kept per series: enough for
+	// that many batches of one series to arrive out of order (concurrent
+	// writers, retries) before ranges widen over unwritten gaps. 16 bytes
+	// each.
+	seriesSpans = 8
+	// dirtySpans bounds the dirty ranges per buffered day.
+	dirtySpans = 16
+)
 
 var seriesSeed = maphash.MakeSeed()
 
@@ -78,7 +94,7 @@ func (e *Engine) tableState(db, table string) *tableState {
 	k := tableKey{db, table}
 	ts := e.tables[k]
 	if ts == nil {
-		ts = &tableState{db: db, name: table, series: map[uint64]int64{}}
+		ts = &tableState{db: db, name: table, series: map[uint64]*spans{}}
 		e.tables[k] = ts
 	}
 	return ts
@@ -308,14 +324,15 @@ func (e *Engine) bufferBatch(ctx context.Context, schema *catalog.Table, firstSe
 			continue
 		}
 		key := seriesHash(&h, tagNames, tagCols, i)
-		last, seen := ts.series[key]
-		if seen && t <= last {
-			if !d.dirty {
-				d.dirty = true
-				ts.version++
-			}
-		} else {
-			ts.series[key] = t
+		sp := ts.series[key]
+		if sp == nil {
+			sp = &spans{}
+			ts.series[key] = sp
+		}
+		if !sp.contains(t) {
+			sp.add(t, t, seriesSpans)
+		} else if d.dirty.add(t, t, dirtySpans) {
+			ts.version++
 		}
 	}
 	g.rows += n
@@ -360,6 +377,16 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// timeRange is the smallest and largest time of g's rows (lo > hi when g
+// is empty). The caller holds the table's lock.
+func (g *gen) timeRange() (lo, hi int64) {
+	lo, hi = math.MaxInt64, math.MinInt64
+	for _, d := range g.days {
+		lo, hi = min(lo, d.minTime), max(hi, d.maxTime)
+	}
+	return lo, hi
 }
 
 func (g *gen) hasAll(sc *arrow.Schema) bool {

@@ -150,7 +150,7 @@ func (e *Engine) persistTable(ctx context.Context, ts *tableState, gens []*gen, 
 	days := map[int64]bool{}
 	for _, g := range gens {
 		for d, st := range g.days {
-			days[d] = days[d] || (st.dirty && tagged)
+			days[d] = days[d] || (len(st.dirty.r) > 0 && tagged)
 		}
 	}
 	order := make([]int64, 0, len(days))

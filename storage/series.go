@@ -11,8 +11,9 @@ import (
 )
 
 // loadSeries rebuilds, for every tagged table with Parquet files, the
-// largest persisted time per series, so that a write after a restart that
-// duplicates a persisted row still marks its day dirty.
+// persisted time ranges of every series (one per series and UTC day, then
+// widened to seriesSpans), so that a write after a restart that may
+// duplicate a persisted row still marks its time dirty.
 func (e *Engine) loadSeries() error {
 	byTable := map[tableKey][]string{}
 	for _, f := range e.manifest.Files {
@@ -32,8 +33,8 @@ func (e *Engine) loadSeries() error {
 		for i, t := range tags {
 			quoted[i] = QuoteIdent(t)
 		}
-		q := fmt.Sprintf("SELECT %s, max(%s)::TIMESTAMP_NS AS t FROM read_parquet([%s], union_by_name = true) GROUP BY ALL",
-			strings.Join(quoted, ", "), timeIdent, strings.Join(paths, ", "))
+		q := fmt.Sprintf("SELECT %s, min(%s)::TIMESTAMP_NS, max(%s)::TIMESTAMP_NS FROM read_parquet([%s], union_by_name = true) GROUP BY %s, date_trunc('day', %s)",
+			strings.Join(quoted, ", "), timeIdent, timeIdent, strings.Join(paths, ", "), strings.Join(quoted, ", "), timeIdent)
 		ts := e.tableState(k.db, k.table)
 		err = e.queryArrow(context.Background(), q, func(rdr array.RecordReader) error {
 			var h maphash.Hash
@@ -44,9 +45,16 @@ func (e *Engine) loadSeries() error {
 				for i := range tags {
 					cols[i] = rec.Column(i).(*array.String)
 				}
-				times := rec.Column(len(tags)).(*array.Timestamp).TimestampValues()
+				mins := rec.Column(len(tags)).(*array.Timestamp).TimestampValues()
+				maxs := rec.Column(len(tags) + 1).(*array.Timestamp).TimestampValues()
 				for i := 0; i < int(rec.NumRows()); i++ {
-					ts.series[seriesHash(&h, tags, cols, i)] = int64(times[i])
+					key := seriesHash(&h, tags, cols, i)
+					sp := ts.series[key]
+					if sp == nil {
+						sp = &spans{}
+						ts.series[key] = sp
+					}
+					sp.add(int64(mins[i]), int64(maxs[i]), seriesSpans)
 				}
 			}
 			return rdr.Err()

@@ -22,7 +22,8 @@ type source struct {
 // TableSQL returns a SELECT that yields every acknowledged row of db.table
 // (buffer plus Parquet), deduplicated for tables with tags: (series key,
 // time) identifies a row and, per field, the non-null value of the latest
-// write wins. Only UTC days that may hold duplicates pay for the dedup.
+// write wins. Only rows in the time ranges where a write may have landed on
+// an earlier row (tableState.series) pay for the dedup.
 // The version changes whenever the SQL would; callers cache on it.
 func (e *Engine) TableSQL(db, table string) (string, uint64, error) {
 	sql, ver, _, err := e.tableSQL(db, table, nil)
@@ -54,18 +55,22 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 
-	dirty := map[int64]bool{}
+	// Every source's rows in the dirty ranges are deduplicated together;
+	// the rest of every source is read as is.
+	var dirty spans
 	if len(schema.Tags()) > 0 {
 		for _, g := range ts.gens {
-			for day, d := range g.days {
-				if d.dirty {
-					dirty[day] = true
+			for _, d := range g.days {
+				for _, dr := range d.dirty.r {
+					dirty.add(dr.Min, dr.Max, math.MaxInt)
 				}
 			}
 		}
 	}
+	pred := rangePredicate(dirty.r)
 	var clean, dirtySrc []source
-	var cleanFiles = map[string][]ParquetFile{} // column set → files
+	// Column set → files, read whole or (split) without the dirty ranges.
+	cleanFiles, splitFiles := map[string][]ParquetFile{}, map[string][]ParquetFile{}
 	pruned := false
 	cutoff := e.cutoff(db, table)
 	for _, f := range e.manifest.Files {
@@ -81,20 +86,28 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 			pruned = true
 			continue
 		}
-		if dirty[f.Day] {
-			dirtySrc = append(dirtySrc, e.fileSource([]ParquetFile{f}))
+		k := strings.Join(f.Columns, "\x00")
+		if dirty.overlaps(f.MinTime, f.MaxTime) {
+			d := e.fileSource([]ParquetFile{f})
+			d.where = pred
+			dirtySrc = append(dirtySrc, d)
+			splitFiles[k] = append(splitFiles[k], f)
 			continue
 		}
-		k := strings.Join(f.Columns, "\x00")
 		cleanFiles[k] = append(cleanFiles[k], f)
 	}
 	for _, k := range sortedKeys(cleanFiles) {
 		clean = append(clean, e.fileSource(cleanFiles[k]))
 	}
-	pred := dayPredicate(dirty)
+	for _, k := range sortedKeys(splitFiles) {
+		c := e.fileSource(splitFiles[k])
+		c.where = "NOT (" + pred + ")"
+		clean = append(clean, c)
+	}
 	for _, g := range ts.gens {
 		s := genSource(g)
-		if pred == "" {
+		lo, hi := g.timeRange()
+		if !dirty.overlaps(lo, hi) {
 			clean = append(clean, s)
 			continue
 		}
@@ -163,6 +176,16 @@ func dayPredicate(days map[int64]bool) string {
 	for _, d := range ds {
 		or = append(or, fmt.Sprintf("(%s >= make_timestamp_ns(%d) AND %s < make_timestamp_ns(%d))",
 			timeIdent, d*nsPerDay, timeIdent, (d+1)*nsPerDay))
+	}
+	return strings.Join(or, " OR ")
+}
+
+// rangePredicate is true for rows whose time lies in any of rs (inclusive
+// ranges), "" when rs is empty.
+func rangePredicate(rs []TimeRange) string {
+	or := make([]string, len(rs))
+	for i, r := range rs {
+		or[i] = fmt.Sprintf("(%s BETWEEN make_timestamp_ns(%d) AND make_timestamp_ns(%d))", timeIdent, r.Min, r.Max)
 	}
 	return strings.Join(or, " OR ")
 }
