@@ -117,6 +117,7 @@ def render(r: dict) -> str:
             f"row into Python objects.", ""]
 
     out += buffered_section(r)
+    out += edge_writers_section(r)
     out += query_path_section(r)
 
     st = r["storage"]
@@ -197,6 +198,36 @@ def buffered_section(r: dict) -> list[str]:
         cell = ms(q["fletch"]) + ("" if q["match"] else " **answers differ**")
         out.append(f"| {name} | {cell} | {med(q['explain']) * 1000:,.1f} | {ms(q['duckdb'])} | {ratio:.1f}× |")
     out += ["", f"{within} of {len(b)} queries within {GOAL_BUFFERED_RATIO}× of the native table.", ""]
+    return out
+
+
+def edge_writers_section(r: dict) -> list[str]:
+    """The TSBS day from concurrent line-protocol writers, queried before any persist."""
+    b = r.get("edge_writers")
+    if not b:
+        return []
+    w = r["ingest"].get("writers", "?")
+    qdb = r.get("questdb_error") is None
+    out = [f"### The leading edge under {w} concurrent writers: median ms", "",
+           f"The day's line-protocol bodies sent by {w} concurrent writers (so batches of one "
+           "series arrive out of order, as from a Telegraf fleet) and queried before any "
+           "persist; the floor is DuckDB on a native in-memory table of the same rows, and "
+           f"QuestDB's figure is from the TSBS table above (the same day, also written by {w} "
+           f"writers). Goal: within {GOAL_BUFFERED_RATIO}× of the floor and faster than QuestDB.", "",
+           "| query | Fletch (ADBC) | of which DuckDB executing | DuckDB native table | QuestDB | Fletch ÷ floor | faster than QuestDB |",
+           "|---|---|---|---|---|---|---|"]
+    within = faster = 0
+    for name, q in b.items():
+        ratio = med(q["fletch"]) / med(q["duckdb"])
+        within += ratio <= GOAL_BUFFERED_RATIO
+        qq = r["queries"].get(name, {}).get("questdb") if qdb else None
+        beat = qq is not None and med(q["fletch"]) < med(qq)
+        faster += beat
+        cell = ms(q["fletch"]) + ("" if q["match"] else " **answers differ**")
+        out.append(f"| {name} | {cell} | {med(q['explain']) * 1000:,.1f} | {ms(q['duckdb'])} | "
+                   f"{ms(qq) if qq else '—'} | {ratio:.1f}× | {_yes(beat) if qq else '—'} |")
+    out += ["", f"{within} of {len(b)} queries within {GOAL_BUFFERED_RATIO}× of the native table"
+            + (f"; {faster} of {len(b)} faster than QuestDB." if qdb else "."), ""]
     return out
 
 

@@ -163,17 +163,23 @@ def tsbs_queries_run(fletch, floor_con, qdb, args, res):
             qconn.close()
 
 
-def buffered_run(work, data, floor_path, args, res):
-    """The TSBS queries on clean buffered data: one DoPut stream of the day in time order
-    (no series ever goes back in time, so nothing needs deduplicating), queried before any
-    persist, against DuckDB on a native in-memory table of the same rows."""
+def buffered_run(work, data, floor_path, args, res, writers: int = 0):
+    """The TSBS queries on buffered data, queried before any persist, against DuckDB on a
+    native in-memory table of the same rows. writers = 0: one DoPut stream of the day in
+    time order (no series ever goes back in time) → res["buffered"]. writers > 0: the
+    line-protocol bodies from that many concurrent writers, whose batches of one series
+    arrive out of order (the leading edge as Telegraf fleets write it) → res["edge_writers"]."""
     native = duckdb.connect()
     native.execute("SET TimeZone = 'UTC'")
     native.execute(f"CREATE TABLE cpu AS SELECT * FROM read_parquet('{floor_path}')")
-    f = Fletch(work, "buffered")
+    label = f"{writers} writers" if writers else "buffered"
+    f = Fletch(work, "edge-writers" if writers else "buffered")
     out = {}
     try:
-        f.do_put(DB, "cpu", data.table, DOPUT_BATCH_ROWS)
+        if writers:
+            f.write_lp_parallel(DB, data.bodies, writers)
+        else:
+            f.do_put(DB, "cpu", data.table, DOPUT_BATCH_ROWS)
         conn = f.connect(DB)
         try:
             for q in tsbs_queries.queries():
@@ -187,14 +193,14 @@ def buffered_run(work, data, floor_path, args, res):
                     entry["duckdb"].append(_time(lambda: native.sql(q.duckdb).to_arrow_table()))
                 entry["explain"] = [explain_total(conn, q.fletch) for _ in range(3)]
                 out[q.name] = entry
-                log(f"buffered {q.name}: fletch {med(entry['fletch']) * 1000:.1f} ms, "
+                log(f"{label} {q.name}: fletch {med(entry['fletch']) * 1000:.1f} ms, "
                     f"native {med(entry['duckdb']) * 1000:.1f} ms" + ("" if entry["match"] else " ANSWERS DIFFER"))
         finally:
             conn.close()
     finally:
         f.close()
         native.close()
-    res["buffered"] = out
+    res["edge_writers" if writers else "buffered"] = out
 
 
 def explain_total(conn, sql: str) -> float:
@@ -421,6 +427,7 @@ def main(argv=None) -> int:
         res["storage"]["floor_bytes"] = tsbs_data.write_floor_parquet(floor, data.table, floor_path)
         floor.execute(f"CREATE VIEW cpu AS SELECT * FROM read_parquet('{floor_path}')")
         buffered_run(work, data, floor_path, args, res)
+        buffered_run(work, data, floor_path, args, res, writers=args.writers)
         del data
         keep.restart()
         try:
