@@ -18,7 +18,8 @@ import (
 //	                      retention_seconds (NULL: forever), kind (table or
 //	                      materialized view)
 //	system.parquet_files  database, table_name, day, path, rows, bytes,
-//	                      min_time, max_time
+//	                      min_time, max_time, hot_bytes (the memory of its
+//	                      hot tier copy; NULL when it has none)
 //	system.queries        the running queries and the last 1,000 finished:
 //	                      id, database, query (first 4 KiB), started,
 //	                      duration_ms (NULL while running), error
@@ -145,18 +146,20 @@ func (q *Engine) tablesValues(ctx context.Context) string {
 }
 
 func (q *Engine) parquetFilesValues(ctx context.Context) string {
-	cols := []string{"database", "table_name", "day", "path", "rows", "bytes", "min_time", "max_time"}
-	types := []string{"VARCHAR", "VARCHAR", "DATE", "VARCHAR", "BIGINT", "BIGINT", "TIMESTAMP_NS", "TIMESTAMP_NS"}
+	cols := []string{"database", "table_name", "day", "path", "rows", "bytes", "min_time", "max_time", "hot_bytes"}
+	types := []string{"VARCHAR", "VARCHAR", "DATE", "VARCHAR", "BIGINT", "BIGINT", "TIMESTAMP_NS", "TIMESTAMP_NS", "BIGINT"}
 	var rows [][]string
 	for _, f := range q.st.Files() {
 		if !visible(ctx, f.Database) {
 			continue
 		}
+		hotBytes, hot := q.st.HotBytes(f.ID)
 		rows = append(rows, []string{
 			storage.QuoteLiteral(f.Database), storage.QuoteLiteral(f.Table),
 			fmt.Sprintf("DATE '%s'", time.Unix(f.Day*86400, 0).UTC().Format("2006-01-02")),
 			storage.QuoteLiteral(f.Path), fmt.Sprintf("%d::BIGINT", f.Rows), fmt.Sprintf("%d::BIGINT", f.Bytes),
 			fmt.Sprintf("make_timestamp_ns(%d)", f.MinTime), fmt.Sprintf("make_timestamp_ns(%d)", f.MaxTime),
+			nullOr(!hot, fmt.Sprintf("%d::BIGINT", hotBytes), "BIGINT"),
 		})
 	}
 	return valuesSQL(cols, types, rows)

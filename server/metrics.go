@@ -54,6 +54,24 @@ func (s *Server) registerMetrics() {
 			}
 			return 0
 		})
+		hot := func(f func(storage.HotTierStats) float64) func() float64 {
+			return func() float64 {
+				if st := metricsSt.Load(); st != nil {
+					return f(st.HotTier())
+				}
+				return 0
+			}
+		}
+		metrics.RegisterGaugeFunc("fletch_hot_tier_bytes", "Memory of the hot tier's in-memory copies of the newest Parquet files.",
+			hot(func(h storage.HotTierStats) float64 { return float64(h.Bytes) }))
+		metrics.RegisterGaugeFunc("fletch_hot_tier_limit_bytes", "The hot tier's cap (--hot-tier-max-bytes; negative: off).",
+			hot(func(h storage.HotTierStats) float64 { return float64(h.LimitBytes) }))
+		metrics.RegisterGaugeFunc("fletch_hot_tier_files", "Parquet files with a copy in the hot tier.",
+			hot(func(h storage.HotTierStats) float64 { return float64(h.Files) }))
+		metrics.RegisterGaugeFunc("fletch_hot_tier_loads_total", "Parquet files loaded into the hot tier since start.",
+			hot(func(h storage.HotTierStats) float64 { return float64(h.Loads) }))
+		metrics.RegisterGaugeFunc("fletch_hot_tier_evictions_total", "Hot copies dropped since start (file replaced, deleted, or no longer among the newest that fit).",
+			hot(func(h storage.HotTierStats) float64 { return float64(h.Evictions) }))
 		labels := []string{"database", "table"}
 		metrics.RegisterCollector(tableFiles{
 			files: prometheus.NewDesc("fletch_parquet_files", "Live Parquet files per table.", labels, nil),

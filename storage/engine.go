@@ -60,6 +60,11 @@ type Options struct {
 	// Limits bound columns per table and tables per database; defaults
 	// 1,000 and 10,000 (0 in a field means that default; -1 no limit).
 	Limits catalog.Limits
+	// HotTierBytes caps the hot tier: the newest Parquet files also held in
+	// DuckDB's compressed in-memory storage (hot.go). Default an eighth of
+	// RAM, at most a quarter of QueryMemoryBytes when set; negative turns
+	// the tier off.
+	HotTierBytes int64
 }
 
 // DefaultOptions returns the options with every default filled in.
@@ -79,6 +84,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.BufferHardLimitBytes == 0 {
 		o.BufferHardLimitBytes = 2 * o.BufferMaxBytes
+	}
+	if o.HotTierBytes == 0 {
+		o.HotTierBytes = DefaultHotTierBytes(o.QueryMemoryBytes)
 	}
 	if o.WriteStallTimeout == 0 {
 		o.WriteStallTimeout = 10 * time.Second
@@ -163,6 +171,18 @@ type Engine struct {
 	// flight); compactDone is closed when compactLoop has returned.
 	compactStop context.CancelFunc
 	compactDone chan struct{}
+
+	// The hot tier (hot.go). hot maps a live file's id to its hot copy;
+	// guarded by mu, like the manifest. hotKick wakes the loader; hotStop
+	// ends it and hotDone is closed when it has.
+	hot map[uint64]hotTable
+	// hotMeasured is the in-memory size measured for a live file when it
+	// was loaded, kept after its copy leaves, so the plan stops guessing.
+	hotMeasured            map[uint64]int64
+	hotLoads, hotEvictions int64
+	hotKick                chan struct{}
+	hotStop                context.CancelFunc
+	hotDone                chan struct{}
 }
 
 type tableKey struct{ db, table string }
@@ -186,6 +206,11 @@ func Open(opts Options) (*Engine, error) {
 		kick:        make(chan struct{}, 1),
 		compactStop: func() {},
 		compactDone: make(chan struct{}),
+		hot:         map[uint64]hotTable{},
+		hotMeasured: map[uint64]int64{},
+		hotKick:     make(chan struct{}, 1),
+		hotStop:     func() {},
+		hotDone:     make(chan struct{}),
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -247,6 +272,13 @@ func Open(opts Options) (*Engine, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		e.compactStop = cancel
 		go e.compactLoop(ctx)
+	}
+	if opts.HotTierBytes > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		e.hotStop = cancel
+		go e.hotLoop(ctx)
+	} else {
+		close(e.hotDone)
 	}
 	return e, nil
 }
@@ -322,8 +354,10 @@ func releaseBatches(bs []TableBatch) {
 // the next start replays nothing), then closes the WAL and DuckDB.
 func (e *Engine) Close() error {
 	e.compactStop()
+	e.hotStop()
 	close(e.stop)
 	<-e.compactDone
+	<-e.hotDone
 	<-e.done
 	errPersist := e.Persist(context.Background())
 	e.reap(true)

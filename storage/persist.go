@@ -129,6 +129,7 @@ func (e *Engine) persist(ctx context.Context) error {
 	// Queries may have built their SQL from the old set a moment ago.
 	e.retireGens(drop)
 	e.retireFiles(obsolete)
+	e.kickHot()
 	if err := e.wal.RemoveThrough(lastSeq); err != nil {
 		e.log.Warn("remove WAL segments", "through_seq", lastSeq, "err", err)
 	}

@@ -41,7 +41,12 @@ func (e *Engine) retireGens(gens []*gen) {
 	}
 }
 
+// retireFiles retires files that left the live set (and wakes the hot
+// tier's loader, whose set follows the live one).
 func (e *Engine) retireFiles(files []ParquetFile) {
+	if len(files) > 0 {
+		e.kickHot()
+	}
 	e.retired.mu.Lock()
 	defer e.retired.mu.Unlock()
 	now := time.Now()

@@ -87,11 +87,24 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 			continue
 		}
 		k := strings.Join(f.Columns, "\x00")
+		h, hot := e.hot[f.ID]
 		if dirty.overlaps(f.MinTime, f.MaxTime) {
 			d := e.fileSource([]ParquetFile{f})
-			d.where = pred
+			if hot {
+				d = hotSource(f, h)
+			}
+			c := d
+			d.where, c.where = pred, "NOT ("+pred+")"
 			dirtySrc = append(dirtySrc, d)
-			splitFiles[k] = append(splitFiles[k], f)
+			if hot {
+				clean = append(clean, c)
+			} else {
+				splitFiles[k] = append(splitFiles[k], f)
+			}
+			continue
+		}
+		if hot {
+			clean = append(clean, hotSource(f, h))
 			continue
 		}
 		cleanFiles[k] = append(cleanFiles[k], f)
@@ -136,7 +149,7 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 // viewVersion combines the table's buffer version with the manifest's file
 // id counter, which moves whenever a persist changes the file set.
 func (e *Engine) viewVersion(ts *tableState) uint64 {
-	return ts.version<<32 ^ e.manifest.NextFileID
+	return ts.version<<32 ^ e.manifest.NextFileID ^ uint64(e.hotLoads+e.hotEvictions)<<48
 }
 
 func (e *Engine) fileSource(files []ParquetFile) source {
@@ -156,6 +169,15 @@ func (e *Engine) fileSource(files []ParquetFile) source {
 		columns: cols,
 		seq:     fmt.Sprintf("%d::UBIGINT", maxSeq),
 	}
+}
+
+// hotSource reads file f from its hot copy h (see hot.go).
+func hotSource(f ParquetFile, h hotTable) source {
+	cols := map[string]bool{}
+	for _, c := range f.Columns {
+		cols[c] = true
+	}
+	return source{from: h.name, columns: cols, seq: fmt.Sprintf("%d::UBIGINT", f.MaxSeq)}
 }
 
 func genSource(g *gen) source {

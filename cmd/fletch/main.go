@@ -76,19 +76,19 @@ func envOr(key, def string) string {
 
 func serveCmd() *cobra.Command {
 	var (
-		dataDir, addr, logLevel string
-		persistInterval         time.Duration
-		resultHold              time.Duration
-		bufferMax, queryMem     int64
-		maxBody                 int64
-		maxLine                 int
-		withoutAuth             bool
-		tlsCert, tlsKey         string
-		compactMinFiles         int
-		bufferHard              int64
-		maxCols, maxTables      int
-		noCompaction            bool
-		limits                  = query.DefaultLimits()
+		dataDir, addr, logLevel      string
+		persistInterval              time.Duration
+		resultHold                   time.Duration
+		bufferMax, queryMem, hotTier int64
+		maxBody                      int64
+		maxLine                      int
+		withoutAuth                  bool
+		tlsCert, tlsKey              string
+		compactMinFiles              int
+		bufferHard                   int64
+		maxCols, maxTables           int
+		noCompaction                 bool
+		limits                       = query.DefaultLimits()
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -105,6 +105,10 @@ func serveCmd() *cobra.Command {
 			opts.PersistInterval = persistInterval
 			opts.BufferMaxBytes = bufferMax
 			opts.QueryMemoryBytes = queryMem
+			opts.HotTierBytes = hotTier
+			if hotTier == 0 {
+				opts.HotTierBytes = storage.DefaultHotTierBytes(queryMem)
+			}
 			opts.Logger = log
 			opts.Compaction.MinFiles = compactMinFiles
 			opts.BufferHardLimitBytes = bufferHard
@@ -137,6 +141,7 @@ func serveCmd() *cobra.Command {
 	f.IntVar(&maxCols, "max-columns-per-table", 1000, "refuse writes that would give a table more columns (-1: no limit)")
 	f.IntVar(&maxTables, "max-tables-per-database", 10000, "refuse writes that would create more tables in a database (-1: no limit)")
 	f.Int64Var(&queryMem, "query-memory-bytes", 0, "DuckDB memory limit in bytes; 0 means DuckDB's default (80% of RAM)")
+	f.Int64Var(&hotTier, "hot-tier-max-bytes", 0, "memory for the hot tier: the newest Parquet days also held in DuckDB's compressed in-memory tables; 0 means an eighth of RAM (at most a quarter of --query-memory-bytes), -1 turns it off")
 	f.Int64Var(&maxBody, "max-request-bytes", 64<<20, "largest HTTP write body accepted, after gzip decoding")
 	f.IntVar(&maxLine, "max-line-bytes", server.DefaultMaxLineBytes, "longest line-protocol line accepted; longer lines are rejected with their line number (-1: no limit)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
