@@ -46,10 +46,26 @@ class Fletch:
             raise RuntimeError(f"fletch exited with {rc} after SIGTERM:\n{self.srv.log_tail(40)}")
         return time.perf_counter() - t0
 
-    def restart(self) -> None:
+    def restart(self, args=None) -> None:
+        """Graceful stop, then start on the same data dir (with new server args if given)."""
         if self.srv.running():
             self.stop()
-        self.srv.start()
+        self.srv.start(args=args)
+
+    def wait_hot_tier(self, timeout: float = 120.0) -> float:
+        """Wait until every live Parquet file has its hot tier copy (the loader fills the tier
+        in the background after a start); returns the seconds waited. Raises if the tier is
+        still short at the timeout (a cap too small for the data, say)."""
+        t0 = time.perf_counter()
+        files = hot = -1.0
+        while time.perf_counter() - t0 < timeout:
+            text = requests.get(self.srv.http_url + "/metrics", timeout=10).text
+            files = _metric_sum(text, "fletch_parquet_files")
+            hot = _metric_sum(text, "fletch_hot_tier_files")
+            if files > 0 and hot >= files:
+                return time.perf_counter() - t0
+            time.sleep(0.2)
+        raise RuntimeError(f"hot tier holds {hot:.0f} of {files:.0f} files after {timeout:.0f} s")
 
     def close(self) -> None:
         self.srv.kill()
@@ -114,6 +130,15 @@ def adbc_query(conn, sql: str) -> pa.Table:
     with conn.cursor() as cur:
         cur.execute(sql)
         return cur.fetch_arrow_table()
+
+
+def _metric_sum(text: str, name: str) -> float:
+    """The sum of every sample of a Prometheus metric (all label sets)."""
+    total = 0.0
+    for ln in text.splitlines():
+        if ln.startswith(name + " ") or ln.startswith(name + "{"):
+            total += float(ln.rsplit(" ", 1)[1])
+    return total
 
 
 def send_parallel(bodies: list[bytes], writers: int, send) -> float:

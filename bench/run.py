@@ -203,6 +203,35 @@ def buffered_run(work, data, floor_path, args, res, writers: int = 0):
     res["edge_writers" if writers else "buffered"] = out
 
 
+def persisted_variants_run(fletch, late_line: bytes, args, res):
+    """The TSBS queries on the persisted day in two more states, Fletch alone (the hot tier
+    figures are in res["queries"]): with one late duplicate of a persisted point buffered
+    (res["late_dup"]), then after a graceful restart with the hot tier off, every file read
+    from Parquet (res["cold"])."""
+    from fletch_client import write_lp
+
+    def time_all(label):
+        conn = fletch.connect(DB)
+        out = {}
+        try:
+            for q in tsbs_queries.queries():
+                got = tsbs_queries.answer_from_arrow(adbc_query(conn, q.fletch))
+                out[q.name] = {"match": got == res["queries"][q.name]["answers"]["fletch"],
+                               "fletch": [_time(lambda: adbc_query(conn, q.fletch)) for _ in range(args.query_runs)]}
+                log(f"{label} {q.name}: fletch {med(out[q.name]['fletch']) * 1000:.1f} ms"
+                    + ("" if out[q.name]["match"] else " ANSWERS DIFFER"))
+        finally:
+            conn.close()
+        return out
+
+    r = write_lp(fletch.srv, DB, late_line)
+    if r.status_code != 204:
+        raise RuntimeError(f"late duplicate write answered {r.status_code}: {r.text[:300]}")
+    res["late_dup"] = time_all("late duplicate")
+    fletch.restart(args=["--hot-tier-max-bytes", "-1"])
+    res["cold"] = time_all("cold Parquet")
+
+
 def explain_total(conn, sql: str) -> float:
     """DuckDB's own execution time of sql inside Fletch: EXPLAIN ANALYZE's Total Time (s)."""
     plan = adbc_query(conn, "EXPLAIN ANALYZE " + sql)
@@ -428,11 +457,17 @@ def main(argv=None) -> int:
         floor.execute(f"CREATE VIEW cpu AS SELECT * FROM read_parquet('{floor_path}')")
         buffered_run(work, data, floor_path, args, res)
         buffered_run(work, data, floor_path, args, res, writers=args.writers)
+        # An exact retry of the day's first line: a late duplicate of a persisted point that
+        # changes no answer.
+        late_line = data.bodies[0].split(b"\n", 1)[0] + b"\n"
         del data
         keep.restart()
+        res["storage"]["hot_wait_s"] = keep.wait_hot_tier()
+        log(f"hot tier loaded {res['storage']['hot_wait_s']:.1f} s after the restart")
         try:
             tsbs_queries_run(keep, floor, qdb, args, res)
             query_path_run(keep, qdb, args, res)
+            persisted_variants_run(keep, late_line, args, res)
         finally:
             keep.close()
             floor.close()
