@@ -149,6 +149,16 @@ func TestEngine_DuplicateDirtiesOnlyItsTime(t *testing.T) {
 	require.Equal(t, result{"a", -1.0, int64(1), dupAt}, got[40])
 	require.Equal(t, result{"b", 7.0, int64(99), lateAt}, got[107])
 
+	// A reader of a time range that misses the duplicate groups nothing;
+	// one that meets it groups its time.
+	q, pruned, err := e.TableSQLRange(catalog.DefaultDatabase, "m", TimeRange{Min: day0 + 50*1e9, Max: day0 + 60*1e9})
+	require.NoError(t, err)
+	require.True(t, pruned)
+	require.NotContains(t, q, "GROUP BY")
+	q, _, err = e.TableSQLRange(catalog.DefaultDatabase, "m", TimeRange{Min: day0, Max: day0 + 10*1e9})
+	require.NoError(t, err)
+	require.Equal(t, []string{"1767225607000000000 1767225607000000000"}, dirtyRanges(q), q)
+
 	// A new point in a gap of a persisted series is no duplicate at all.
 	write(t, e, mem, row{"c", fp(5), nil, lateAt})
 	q2, _, err := e.TableSQL(catalog.DefaultDatabase, "m")

@@ -36,9 +36,10 @@ type TimeRange struct{ Min, Max int64 }
 
 // TableSQLRange is TableSQL for a reader that only wants rows whose time
 // lies in r: Parquet files whose [MinTime, MaxTime] misses r are left out,
-// so DuckDB never opens them. The SQL may still yield rows outside r (the
-// buffer and overlapping files are read whole); the caller filters. pruned
-// says whether any file was left out.
+// so DuckDB never opens them, and dirty ranges that miss r are not grouped.
+// The SQL may still yield rows outside r (the buffer and overlapping files
+// are read whole, undeduplicated outside r); the caller filters. pruned says
+// whether anything was left out (the SQL differs from TableSQL's).
 func (e *Engine) TableSQLRange(db, table string, r TimeRange) (sql string, pruned bool, err error) {
 	sql, _, pruned, err = e.tableSQL(db, table, &r)
 	return sql, pruned, err
@@ -58,10 +59,17 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 	// Every source's rows in the dirty ranges are deduplicated together;
 	// the rest of every source is read as is.
 	var dirty spans
+	pruned := false
 	if len(schema.Tags()) > 0 {
 		for _, g := range ts.gens {
 			for _, d := range g.days {
 				for _, dr := range d.dirty.r {
+					// A reader of r filters out the rows outside it, so
+					// their duplicates need no grouping either.
+					if r != nil && (dr.Max < r.Min || dr.Min > r.Max) {
+						pruned = true
+						continue
+					}
 					dirty.add(dr.Min, dr.Max, math.MaxInt)
 				}
 			}
@@ -71,7 +79,6 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 	var clean, dirtySrc []source
 	// Column set → files, read whole or (split) without the dirty ranges.
 	cleanFiles, splitFiles := map[string][]ParquetFile{}, map[string][]ParquetFile{}
-	pruned := false
 	cutoff := e.cutoff(db, table)
 	for _, f := range e.manifest.Files {
 		if f.Database != db || f.Table != table {
