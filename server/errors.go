@@ -10,6 +10,7 @@ import (
 	"github.com/fletchdb/fletch/auth"
 	"github.com/fletchdb/fletch/ingest"
 	"github.com/fletchdb/fletch/query"
+	"github.com/fletchdb/fletch/query/influxql"
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
 	"github.com/fletchdb/fletch/storage/wal"
@@ -29,7 +30,9 @@ func code(err error) (codes.Code, int) {
 		errors.Is(err, storage.ErrInvalidWrite),
 		errors.Is(err, catalog.ErrInvalidName),
 		errors.Is(err, catalog.ErrLimit),
-		errors.Is(err, errBadRequest):
+		errors.Is(err, errBadRequest),
+		errors.Is(err, influxql.ErrInvalid),
+		errors.Is(err, errInfluxQLParse):
 		return codes.InvalidArgument, http.StatusBadRequest
 	case errors.Is(err, query.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
 		return codes.NotFound, http.StatusNotFound
@@ -50,7 +53,7 @@ func code(err error) (codes.Code, int) {
 		return codes.Canceled, 499
 	case errors.Is(err, catalog.ErrExists):
 		return codes.AlreadyExists, http.StatusConflict
-	case errors.Is(err, errUnimplemented), errors.Is(err, query.ErrUnsupported):
+	case errors.Is(err, errUnimplemented), errors.Is(err, query.ErrUnsupported), errors.Is(err, influxql.ErrUnsupported):
 		return codes.Unimplemented, http.StatusNotImplemented
 	}
 	return codes.Internal, http.StatusInternalServerError

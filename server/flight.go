@@ -112,9 +112,9 @@ func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_Do
 	switch t.QueryType {
 	case "", "sql":
 	case "influxql":
-		return status.Error(codes.Unimplemented, "InfluxQL is not supported yet; send query_type \"sql\"")
+		return f.doGetInfluxQL(ctx, db, sql, t, stream)
 	default:
-		return status.Errorf(codes.InvalidArgument, "unknown query_type %q; use \"sql\"", t.QueryType)
+		return status.Errorf(codes.InvalidArgument, "unknown query_type %q; use \"sql\" or \"influxql\"", t.QueryType)
 	}
 	args, err := t.args()
 	if err != nil {
@@ -427,4 +427,23 @@ func (s *Server) writeArrow(ctx context.Context, db, table string, rec arrow.Rec
 	}
 	err = s.st.Write(ctx, db, []storage.TableBatch{{Table: table, Record: norm}}, false)
 	return norm.NumRows(), err
+}
+
+// doGetInfluxQL streams an InfluxQL ticket's points (influxQLRecord).
+func (f *flightService) doGetInfluxQL(ctx context.Context, db, q string, t *jsonTicket, stream flight.FlightService_DoGetServer) error {
+	params, err := influxQLParams(t.Params)
+	if err != nil {
+		return grpcError(err)
+	}
+	rec, err := f.s.influxQLTable(ctx, db, q, params)
+	if err != nil {
+		return grpcError(err)
+	}
+	defer rec.Release()
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(f.s.mem))
+	if err := w.Write(rec); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fletchdb/fletch/auth"
@@ -23,9 +24,26 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "OK")
 	})
-	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
+	// /ping answers as InfluxDB 3 does (200, version JSON) and, to a client
+	// that accepts neither JSON nor anything (influxdb-python asks for
+	// msgpack), or with HEAD, as InfluxDB 1.x does (204). Both carry the
+	// X-Influxdb-Version and X-Influxdb-Build headers clients read.
+	ping := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Influxdb-Version", influxDBVersion)
+		w.Header().Set("X-Influxdb-Build", influxDBBuild)
+		accept := r.Header.Get("Accept")
+		if r.Method == http.MethodHead || (accept != "" && !strings.Contains(accept, "json") && !strings.Contains(accept, "*/*")) {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"version": Version, "revision": ""})
-	})
+	}
+	mux.HandleFunc("GET /ping", ping)
+	mux.HandleFunc("HEAD /ping", ping)
+	mux.HandleFunc("GET /query", s.queryV1)
+	mux.HandleFunc("POST /query", s.queryV1)
+	mux.HandleFunc("GET /api/v3/query_influxql", s.queryInfluxQLV3)
+	mux.HandleFunc("POST /api/v3/query_influxql", s.queryInfluxQLV3)
 	mux.HandleFunc("POST /api/v3/write_lp", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		s.writeLP(w, r, writeRequest{

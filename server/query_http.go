@@ -46,54 +46,8 @@ type queryRequest struct {
 }
 
 func (s *Server) querySQL(w http.ResponseWriter, r *http.Request) {
-	var req queryRequest
-	if r.Method == http.MethodPost {
-		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes))
-		if err != nil {
-			s.writeError(w, apiV3, http.StatusRequestEntityTooLarge, "query body too large", nil)
-			return
-		}
-		if ct == "application/json" || (ct == "" && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{"))) {
-			if err := json.Unmarshal(body, &req); err != nil {
-				s.writeError(w, apiV3, http.StatusBadRequest, "query body is not valid JSON: "+err.Error(), nil)
-				return
-			}
-		} else {
-			req.Q = string(body)
-		}
-	}
-	uq := r.URL.Query()
-	if req.DB == "" {
-		req.DB = uq.Get("db")
-	}
-	if req.Q == "" {
-		req.Q = uq.Get("q")
-	}
-	if req.Format == "" {
-		req.Format = uq.Get("format")
-	}
-	if p := uq.Get("params"); p != "" && req.Params == nil {
-		if err := json.Unmarshal([]byte(p), &req.Params); err != nil {
-			s.writeError(w, apiV3, http.StatusBadRequest, `params must be a JSON object such as {"host": "a"}: `+err.Error(), nil)
-			return
-		}
-	}
-	if req.DB == "" {
-		req.DB = catalog.DefaultDatabase
-	}
-	if strings.TrimSpace(req.Q) == "" {
-		s.writeError(w, apiV3, http.StatusBadRequest, "missing q: the SQL to run", nil)
-		return
-	}
-	format := strings.ToLower(req.Format)
-	if format == "" {
-		format = "json"
-	}
-	switch format {
-	case "json", "jsonl", "csv", "pretty", "parquet":
-	default:
-		s.writeError(w, apiV3, http.StatusBadRequest, fmt.Sprintf("unknown format %q: use json, jsonl, csv, pretty or parquet", req.Format), nil)
+	req, format, ok := s.readQueryRequest(w, r, "SQL")
+	if !ok {
 		return
 	}
 	args, err := (&jsonTicket{Params: req.Params}).args()
@@ -150,6 +104,63 @@ func (s *Server) querySQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeRows(w, format, res.Schema(), recs)
+}
+
+// readQueryRequest reads a v3 query request (URL parameters, or a JSON or
+// plain-text POST body) and checks its format, answering the error itself
+// when it is not ok; what names the language in messages.
+func (s *Server) readQueryRequest(w http.ResponseWriter, r *http.Request, what string) (queryRequest, string, bool) {
+	var req queryRequest
+	if r.Method == http.MethodPost {
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes))
+		if err != nil {
+			s.writeError(w, apiV3, http.StatusRequestEntityTooLarge, "query body too large", nil)
+			return req, "", false
+		}
+		if ct == "application/json" || (ct == "" && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{"))) {
+			if err := json.Unmarshal(body, &req); err != nil {
+				s.writeError(w, apiV3, http.StatusBadRequest, "query body is not valid JSON: "+err.Error(), nil)
+				return req, "", false
+			}
+		} else {
+			req.Q = string(body)
+		}
+	}
+	uq := r.URL.Query()
+	if req.DB == "" {
+		req.DB = uq.Get("db")
+	}
+	if req.Q == "" {
+		req.Q = uq.Get("q")
+	}
+	if req.Format == "" {
+		req.Format = uq.Get("format")
+	}
+	if p := uq.Get("params"); p != "" && req.Params == nil {
+		if err := json.Unmarshal([]byte(p), &req.Params); err != nil {
+			s.writeError(w, apiV3, http.StatusBadRequest, `params must be a JSON object such as {"host": "a"}: `+err.Error(), nil)
+			return req, "", false
+		}
+	}
+	if req.DB == "" {
+		req.DB = catalog.DefaultDatabase
+	}
+	if strings.TrimSpace(req.Q) == "" {
+		s.writeError(w, apiV3, http.StatusBadRequest, "missing q: the "+what+" to run", nil)
+		return req, "", false
+	}
+	format := strings.ToLower(req.Format)
+	if format == "" {
+		format = "json"
+	}
+	switch format {
+	case "json", "jsonl", "csv", "pretty", "parquet":
+	default:
+		s.writeError(w, apiV3, http.StatusBadRequest, fmt.Sprintf("unknown format %q: use json, jsonl, csv, pretty or parquet", req.Format), nil)
+		return req, "", false
+	}
+	return req, format, true
 }
 
 // httpError answers err in the v3 shape with its mapped status.

@@ -195,12 +195,26 @@ def test_result_fields_carry_iox_column_type_uinteger(client):
                    "time": "iox::column_type::timestamp"}
 
 
-def test_influxql_is_a_clear_unimplemented_error(client):
+def test_influxql_through_the_client(client):
+    # query_type "influxql": one row per point, iox::measurement first (as InfluxDB 3).
+    t = client.query("SELECT * FROM weather WHERE station != 's3'", language="influxql")
+    assert t.column_names[:2] == ["iox::measurement", "time"]
+    assert set(t.column("iox::measurement").to_pylist()) == {"weather"}
+    want = sorted((r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in WEATHER if r[0] != "s3")
+    assert sorted_rows(t, WEATHER_ORDER) == want
+    t = client.query("SELECT max(temp) FROM weather GROUP BY region", language="influxql")
+    got = {r["region"]: r["max"] for r in t.to_pylist()}
+    assert got == {"north": 12.5, "south": 20.0}
+
+
+def test_influxql_errors_name_the_problem(client):
     with pytest.raises(InfluxDB3ClientQueryError) as ei:
-        client.query("SELECT * FROM weather", language="influxql")
+        client.query("SELEC * FROM weather", language="influxql")
     msg = str(ei.value)
-    assert "unimplemented" in msg.lower(), msg
-    assert "influxql" in msg.lower(), msg
+    assert "invalid argument" in msg.lower() and "error parsing query" in msg, msg
+    with pytest.raises(InfluxDB3ClientQueryError) as ei:
+        client.query("SELECT holt_winters(temp, 1, 1) FROM weather", language="influxql")
+    assert "holt_winters" in str(ei.value) and "not supported" in str(ei.value), str(ei.value)
 
 
 # -- auth and TLS ----------------------------------------------------------------------------
