@@ -422,8 +422,15 @@ func (srv *sqlServer) DoGetTables(ctx context.Context, cmd flightsql.GetTables) 
 		}
 		match := func(p *string, name string) bool { return p == nil || likeMatch(*p, name) }
 		cat := srv.s.st.Catalog()
+		// With a database header and no schema filter, only that database's
+		// tables (as InfluxDB 3): a client that picks the first row named
+		// like its table (Grafana's column picker) must get its own.
+		only, named := databaseHeader(ctx)
 		for _, db := range cat.Databases() {
 			if !match(cmd.GetDBSchemaFilterPattern(), db) || !auth.Allowed(ctx, db, auth.PermRead) {
+				continue
+			}
+			if named && cmd.GetDBSchemaFilterPattern() == nil && db != only {
 				continue
 			}
 			type entry struct {

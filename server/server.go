@@ -149,11 +149,20 @@ func (s *Server) Shutdown(ctx context.Context) {
 // "database", or its aliases "bucket", "bucket-name", "iox-namespace-name";
 // the default database when none is set.
 func databaseFromContext(ctx context.Context) string {
+	if db, ok := databaseHeader(ctx); ok {
+		return db
+	}
+	return catalog.DefaultDatabase
+}
+
+// databaseHeader is the database a gRPC call names in its metadata, if it
+// names one.
+func databaseHeader(ctx context.Context) (string, bool) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, k := range []string{"database", "bucket", "bucket-name", "iox-namespace-name"} {
 		if v := md.Get(k); len(v) > 0 && v[0] != "" {
-			return v[0]
+			return v[0], true
 		}
 	}
-	return catalog.DefaultDatabase
+	return "", false
 }

@@ -186,6 +186,19 @@ def test_get_objects_tables(conn):
     assert names == {(DB, "mem")}
 
 
+def test_get_objects_lists_the_header_database_only(conn):
+    # Both databases hold a cpu table. With the database header and no schema filter only
+    # the header's is listed (as InfluxDB 3): Grafana's column picker reads the first row.
+    got = _objects(conn, depth="tables", table_name_filter="cpu")
+    names = [(s["db_schema_name"], t["table_name"])
+             for c in got for s in c["catalog_db_schemas"] for t in (s["db_schema_tables"] or [])]
+    assert names == [(DB, "cpu")]
+    got = _objects(conn, depth="tables", db_schema_filter="%", table_name_filter="cpu")
+    names = {(s["db_schema_name"], t["table_name"])
+             for c in got for s in c["catalog_db_schemas"] for t in (s["db_schema_tables"] or [])}
+    assert {(DB, "cpu"), (OTHER, "cpu")} <= names  # a schema filter still reaches the others
+
+
 def test_get_objects_columns(conn):
     got = _objects(conn, depth="all", db_schema_filter=DB, table_name_filter="cpu")
     [cat] = got
