@@ -1,8 +1,10 @@
 """Apache Superset's path to Fletch: flightsql-dbapi's SQLAlchemy dialect
-(`datafusion+flightsql://`), driven the way Superset drives it.
+(`datafusion://`, the name its entry point registers: `datafusion://` does not
+load in a fresh process), driven the way Superset drives it.
 
-Superset's DataFusion engine spec (superset/db_engine_specs/datafusion.py) renders time
-grains as DATE_TRUNC('<unit>', col) or DATE_BIN(INTERVAL '<n> <unit>', col,
+Superset 6.1 has no DataFusion engine spec; docs/superset.md gives the time grains to add
+with TIME_GRAIN_ADDON_EXPRESSIONS (test_docs_time_grains_are_the_tested_ones checks they are
+GRAINS below), the expressions Superset's later DataFusion spec renders: time grains as DATE_TRUNC('<unit>', col) or DATE_BIN(INTERVAL '<n> <unit>', col,
 TIMESTAMP '1970-01-01 00:00:00'), epoch seconds as from_unixtime(col), and datetimes as
 TIMESTAMP 'YYYY-MM-DD HH:MM:SS.ffffff' (isoformat(sep=" ", timespec="microseconds")).
 The oracle computes every bucket in Python from the points written here.
@@ -34,7 +36,6 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy import types as satypes
 
-import flightsql.sqlalchemy  # noqa: F401  (registers datafusion+flightsql)
 from certs import self_signed
 from fletch_client import HTTP_TIMEOUT, write_ok
 
@@ -100,7 +101,7 @@ def _date_bin(interval):
     return f"DATE_BIN(INTERVAL '{interval}', time, TIMESTAMP '1970-01-01 00:00:00')"
 
 
-# Superset's DataFusion time grains: (name, SQL expression, oracle bucket function).
+# The DataFusion time grains: (name, SQL expression, oracle bucket function).
 GRAINS = [
     ("PT1S", "DATE_TRUNC('second', time)", _bin(1)),
     ("PT5S", _date_bin("5 seconds"), _bin(5)),
@@ -117,6 +118,29 @@ GRAINS = [
     ("P3M", "DATE_TRUNC('quarter', time)", _trunc("quarter")),
     ("P1Y", "DATE_TRUNC('year', time)", _trunc("year")),
 ]
+
+
+def test_docs_time_grains_are_the_tested_ones():
+    """docs/superset.md's TIME_GRAIN_ADDON_EXPRESSIONS, run as Superset would read
+    superset_config.py, hold exactly the grains tested here."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "superset.md").read_text()
+    block = re.search(r"```python\n(TIME_GRAIN_ADDON_EXPRESSIONS = .*?)```", doc, re.S).group(1)
+    ns = {}
+    exec(block, ns)  # noqa: S102 — our own documentation
+    got = {k: v.format(col="time") for k, v in ns["TIME_GRAIN_ADDON_EXPRESSIONS"]["datafusion"].items()}
+    assert got == {g: e for g, e, _ in GRAINS}
+
+
+def test_url_loads_in_a_fresh_process(srv):
+    """A fresh Superset worker resolves the URL through the dialect's entry point alone."""
+    code = ("import sqlalchemy as sa, sys; e = sa.create_engine(sys.argv[1]); "
+            "print(sa.inspect(e).get_schema_names())")
+    out = subprocess.run([sys.executable, "-c", code, f"datafusion://127.0.0.1:{srv.port}?insecure=true&database={DB}"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert DB in out.stdout
 
 
 def superset_dttm(ns: int) -> str:
@@ -152,7 +176,7 @@ def srv(module_server):
 
 @pytest.fixture(scope="module")
 def engine(srv):
-    e = sa.create_engine(f"datafusion+flightsql://127.0.0.1:{srv.port}"
+    e = sa.create_engine(f"datafusion://127.0.0.1:{srv.port}"
                          f"?insecure=true&database={DB}")
     yield e
     e.dispose()
@@ -297,7 +321,6 @@ SUPERSET_CHILD = r"""
 import json, sys
 import pandas as pd
 import sqlalchemy as sa
-import flightsql.sqlalchemy
 
 def to_ns(v):
     ts = pd.Timestamp(v)
@@ -335,7 +358,7 @@ def tls_srv(module_server, tmp_path_factory):
 def tls_url(srv, user_token=None, **query):
     cred = f"superset:{user_token}@" if user_token else ""
     q = "&".join(f"{k}={v}" for k, v in {"database": TLS_DB, **query}.items())
-    return f"datafusion+flightsql://{cred}127.0.0.1:{srv.port}?{q}"
+    return f"datafusion://{cred}127.0.0.1:{srv.port}?{q}"
 
 
 def test_tls_private_ca_through_grpc_env(tls_srv):
