@@ -88,6 +88,11 @@ func Shape(s *Select, recs []arrow.RecordBatch) ([]Series, error) {
 			out[i].Values = fill(s, out[i].Values, first, last)
 		}
 	}
+	if len(s.Post) > 0 {
+		for i := range out {
+			out[i].Values = transform(s, out[i].Values)
+		}
+	}
 	for i := range out {
 		v := out[i].Values
 		if s.RowOffset > 0 {
@@ -165,9 +170,7 @@ func fill(s *Select, rows [][]any, first, last int64) [][]any {
 		}
 	}
 	if s.Desc {
-		for a, b := 0, len(out)-1; a < b; a, b = a+1, b-1 {
-			out[a], out[b] = out[b], out[a]
-		}
+		reverse(out)
 	}
 	return out
 }
@@ -267,4 +270,108 @@ func equal(a, b []string) bool {
 // fmtDuration writes ns the way InfluxQL does (1m, 10s, 1h30m).
 func fmtDuration(ns int64) string {
 	return iql.FormatDuration(time.Duration(ns))
+}
+
+// transform applies s.Post to one series' rows (in the query's order) and
+// keeps the rows where some transformed column has a value: a derivative has
+// none at the first point, a moving average before its window fills.
+func transform(s *Select, rows [][]any) [][]any {
+	if s.Desc {
+		reverse(rows)
+	}
+	for _, p := range s.Post {
+		j := 1 + p.Column
+		switch p.Kind {
+		case "derivative", "non_negative_derivative", "difference", "non_negative_difference":
+			prevT, prevV, have := int64(0), 0.0, false
+			var prevCur any
+			for _, r := range rows {
+				v, ok := num(r[j])
+				if !ok {
+					r[j] = nil
+					continue
+				}
+				t := r[0].(int64)
+				cur := r[j]
+				r[j] = nil
+				if have {
+					if p.Kind == "difference" || p.Kind == "non_negative_difference" {
+						r[j] = diff(cur, prevCur, v, prevV)
+					} else if t != prevT {
+						r[j] = (v - prevV) / (float64(t-prevT) / float64(p.Unit))
+					}
+					if f, ok := num(r[j]); ok && f < 0 && strings.HasPrefix(p.Kind, "non_negative") {
+						r[j] = nil
+					}
+				}
+				prevT, prevV, prevCur, have = t, v, cur, true
+			}
+		case "cumulative_sum":
+			var sumF float64
+			var sumI int64
+			for _, r := range rows {
+				switch x := r[j].(type) {
+				case int64:
+					sumI += x
+					r[j] = sumI + int64(sumF)
+				case float64:
+					sumF += x
+					r[j] = sumF + float64(sumI)
+				case uint64:
+					sumF += float64(x)
+					r[j] = sumF + float64(sumI)
+				default:
+					r[j] = nil
+				}
+			}
+		case "moving_average":
+			var window []float64
+			var sum float64
+			for _, r := range rows {
+				v, ok := num(r[j])
+				r[j] = nil
+				if !ok {
+					continue
+				}
+				window = append(window, v)
+				sum += v
+				if len(window) > p.N {
+					sum -= window[0]
+					window = window[1:]
+				}
+				if len(window) == p.N {
+					r[j] = sum / float64(p.N)
+				}
+			}
+		}
+	}
+	kept := rows[:0]
+	for _, r := range rows {
+		for _, p := range s.Post {
+			if r[1+p.Column] != nil {
+				kept = append(kept, r)
+				break
+			}
+		}
+	}
+	if s.Desc {
+		reverse(kept)
+	}
+	return kept
+}
+
+// diff is cur - prev: exact between integers, else as floats (v, pv).
+func diff(cur, prev any, v, pv float64) any {
+	a, aok := cur.(int64)
+	b, bok := prev.(int64)
+	if aok && bok {
+		return a - b
+	}
+	return v - pv
+}
+
+func reverse(rows [][]any) {
+	for a, b := 0, len(rows)-1; a < b; a, b = a+1, b-1 {
+		rows[a], rows[b] = rows[b], rows[a]
+	}
 }

@@ -101,3 +101,38 @@ func TestShape_RefusesTooManyBuckets(t *testing.T) {
 func TestUniqueNames(t *testing.T) {
 	require.Equal(t, []string{"mean", "mean_1", "max", "mean_2"}, uniqueNames([]string{"mean", "mean", "max", "mean"}))
 }
+
+func TestShape_Transforms(t *testing.T) {
+	rec := record(t, []string{"a", "a", "a", "a"}, []int64{0, 10e9, 20e9, 40e9}, []any{int64(5), int64(3), nil, int64(11)})
+	defer rec.Release()
+	for name, c := range map[string]struct {
+		post Transform
+		desc bool
+		want [][]any
+	}{
+		"derivative per second, nulls skipped": {Transform{Kind: "derivative", Unit: 1e9}, false,
+			[][]any{{int64(10e9), -0.2}, {int64(40e9), 8.0 / 30}}},
+		"non_negative_derivative per minute": {Transform{Kind: "non_negative_derivative", Unit: 60e9}, false,
+			[][]any{{int64(40e9), 16.0}}},
+		"difference stays integer": {Transform{Kind: "difference"}, false,
+			[][]any{{int64(10e9), int64(-2)}, {int64(40e9), int64(8)}}},
+		"cumulative_sum": {Transform{Kind: "cumulative_sum"}, false,
+			[][]any{{int64(0), int64(5)}, {int64(10e9), int64(8)}, {int64(40e9), int64(19)}}},
+		"moving_average, descending": {Transform{Kind: "moving_average", N: 2}, true,
+			[][]any{{int64(40e9), 7.0}, {int64(10e9), 4.0}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := Select{Measurement: "m", Tags: []string{"host"}, Columns: []string{"x"}, TimeColumn: "time",
+				Start: math.MinInt64, End: math.MaxInt64, Post: []Transform{c.post}, Desc: c.desc}
+			recs := []arrow.RecordBatch{rec}
+			if c.desc {
+				recs = []arrow.RecordBatch{record(t, []string{"a", "a", "a", "a"}, []int64{40e9, 20e9, 10e9, 0}, []any{int64(11), nil, int64(3), int64(5)})}
+				defer recs[0].Release()
+			}
+			got, err := Shape(&s, recs)
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			require.Equal(t, c.want, got[0].Values)
+		})
+	}
+}

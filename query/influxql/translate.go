@@ -74,6 +74,62 @@ type Select struct {
 	// ConstTime is the time of every row of an aggregate without GROUP BY
 	// time: the start of the range, or 0 when it is open.
 	ConstTime bool
+	// Post are the transformations (derivative, difference, ...) Shape
+	// applies to columns after fill().
+	Post []Transform
+}
+
+// Transform is a transformation of one output column over each series'
+// points in time order: derivative, non_negative_derivative, difference,
+// non_negative_difference, moving_average, cumulative_sum.
+type Transform struct {
+	Kind   string
+	Column int   // index into Columns
+	Unit   int64 // derivative's unit in ns (default 1s)
+	N      int   // moving_average's window
+}
+
+// transforms are the InfluxQL transformations Shape computes.
+var transforms = map[string]bool{
+	"derivative": true, "non_negative_derivative": true, "difference": true,
+	"non_negative_difference": true, "moving_average": true, "cumulative_sum": true,
+}
+
+// transformOf checks a transformation call's arguments and returns it and
+// the expression it transforms.
+func transformOf(c *iql.Call) (Transform, iql.Expr, error) {
+	name := strings.ToLower(c.Name)
+	t := Transform{Kind: name, Unit: int64(time.Second)}
+	if len(c.Args) == 0 {
+		return t, nil, fmt.Errorf("%w: %s() takes a field or an aggregate", ErrInvalid, name)
+	}
+	switch name {
+	case "derivative", "non_negative_derivative":
+		if len(c.Args) > 2 {
+			return t, nil, fmt.Errorf("%w: %s() takes a field or aggregate and an optional unit, e.g. %s(mean(v), 1s)", ErrInvalid, name, name)
+		}
+		if len(c.Args) == 2 {
+			d, ok := c.Args[1].(*iql.DurationLiteral)
+			if !ok || d.Val <= 0 {
+				return t, nil, fmt.Errorf("%w: %s()'s unit must be a positive duration, e.g. 1s", ErrInvalid, name)
+			}
+			t.Unit = int64(d.Val)
+		}
+	case "moving_average":
+		n, ok := c.Args[len(c.Args)-1].(*iql.IntegerLiteral)
+		if len(c.Args) != 2 || !ok || n.Val < 1 || n.Val > MaxBuckets {
+			return t, nil, fmt.Errorf("%w: moving_average() takes a field or aggregate and a window of points, e.g. moving_average(mean(v), 3)", ErrInvalid)
+		}
+		t.N = int(n.Val)
+	default:
+		if len(c.Args) != 1 {
+			return t, nil, fmt.Errorf("%w: %s() takes one field or aggregate", ErrInvalid, name)
+		}
+	}
+	if inner, ok := c.Args[0].(*iql.Call); ok && transforms[strings.ToLower(inner.Name)] {
+		return t, nil, fmt.Errorf("%w: %s() of %s()", ErrUnsupported, name, inner.Name)
+	}
+	return t, c.Args[0], nil
 }
 
 // MaxBuckets bounds the buckets fill() may produce for one series, as
@@ -253,6 +309,30 @@ func translateOne(st *iql.SelectStatement, t *catalog.Table, now time.Time) (*Se
 			}
 			continue
 		case *iql.Call:
+			if _, ok := transforms[strings.ToLower(e.Name)]; ok {
+				op, inner, err := transformOf(e)
+				if err != nil {
+					return nil, err
+				}
+				wasAgg := tr.aggregate
+				tr.aggregate = false
+				sqlExpr, err := tr.expr(inner)
+				if err != nil {
+					return nil, err
+				}
+				switch {
+				case tr.aggregate && interval == 0:
+					return nil, fmt.Errorf("%w: %s of an aggregate requires a GROUP BY time interval", ErrInvalid, e.Name)
+				case !tr.aggregate && interval > 0:
+					return nil, fmt.Errorf("%w: %s of a raw field takes no GROUP BY time; aggregate it, e.g. %s(mean(%s))", ErrInvalid, e.Name, e.Name, inner)
+				}
+				tr.aggregate = tr.aggregate || wasAgg
+				op.Column = len(cols)
+				s.Post = append(s.Post, op)
+				cols = append(cols, sqlExpr)
+				fieldNames = append(fieldNames, f.Name())
+				continue
+			}
 			if len(e.Args) == 1 {
 				if _, ok := e.Args[0].(*iql.Wildcard); ok {
 					// mean(*): one column per numeric field.
@@ -524,9 +604,11 @@ func (tr *translator) call(c *iql.Call) (string, error) {
 	}
 	tmpl, ok := aggregates[name]
 	if !ok {
+		if _, ok := transforms[name]; ok {
+			return "", fmt.Errorf("%w: %s() must be a whole field of the SELECT (e.g. SELECT %s(mean(v), 1s) ...), not inside an expression", ErrUnsupported, name, name)
+		}
 		switch name {
-		case "derivative", "non_negative_derivative", "difference", "non_negative_difference", "moving_average",
-			"cumulative_sum", "elapsed", "integral", "holt_winters", "top", "bottom", "sample", "distinct":
+		case "elapsed", "integral", "holt_winters", "holt_winters_with_fit", "top", "bottom", "sample", "distinct":
 			return "", fmt.Errorf("%w: %s() (use SQL: docs/influxql.md lists what translates)", ErrUnsupported, name)
 		}
 		return "", fmt.Errorf("%w: unknown function %s()", ErrInvalid, c.Name)

@@ -184,6 +184,45 @@ def test_selectors_limits_and_order(env):
     assert close(median, con.sql("SELECT median(v) FROM cpu WHERE region = 'eu'").fetchall()[0][0])
 
 
+# -- transformations -------------------------------------------------------------------------------
+def test_transformations(env):
+    srv, con = env
+    window = "time >= '2026-01-01T00:00:00Z' AND time < '2026-01-01T01:00:00Z'"
+    # Grafana's counter panel: non_negative_derivative of per-minute maxima, per second.
+    res = v1(srv, f"SELECT non_negative_derivative(max(n), 1s) AS rate FROM cpu WHERE host = 'b' AND {window} "
+                  "GROUP BY time(1m)", epoch="ns")
+    got = [tuple(r) for r in res["results"][0]["series"][0]["values"]]
+    pts = con.sql(f"SELECT {T0} + (t - {T0}) // {MIN} * {MIN} AS b, max(n) FROM cpu WHERE host = 'b' "
+                  "GROUP BY 1 ORDER BY 1").fetchall()
+    want = []
+    for (t0, v0), (t1, v1_) in zip(pts, pts[1:]):  # the gap's buckets are null: skipped
+        d = (v1_ - v0) / ((t1 - t0) / SEC)
+        if d >= 0:
+            want.append((t1, d))
+    assert len(got) == len(want) and all(g[0] == w[0] and close(g[1], w[1]) for g, w in zip(got, want))
+    # Raw: difference keeps integers; cumulative_sum; moving_average over 3 points.
+    q = (f"SELECT difference(n), cumulative_sum(n), moving_average(v, 3) FROM cpu WHERE host = 'c' "
+         f"AND time < '2026-01-01T00:02:00Z'")
+    res = v1(srv, q, epoch="ns")
+    s = res["results"][0]["series"][0]
+    assert s["columns"] == ["time", "difference", "cumulative_sum", "moving_average"]
+    raw = con.sql(f"SELECT t, n, v FROM cpu WHERE host = 'c' AND t < {T0 + 2 * MIN} ORDER BY t").fetchall()
+    want, acc = [], 0
+    for i, (t, n, v) in enumerate(raw):
+        acc += n
+        diff = n - raw[i - 1][1] if i else None
+        ma = sum(r[2] for r in raw[i - 2:i + 1]) / 3 if i >= 2 else None
+        want.append((t, diff, acc, ma))
+    got = [tuple(r) for r in s["values"]]
+    assert [g[:3] for g in got] == [w[:3] for w in want]
+    assert all(close(g[3], w[3]) for g, w in zip(got, want))
+    # Invalid combinations are named.
+    res = v1(srv, "SELECT derivative(mean(v)) FROM cpu")
+    assert "GROUP BY time" in res["results"][0]["error"]
+    res = v1(srv, "SELECT derivative(mean(v)) * 2 FROM cpu GROUP BY time(1m)")
+    assert "whole field" in res["results"][0]["error"]
+
+
 # -- the wire: several statements, errors, CSV, chunks, POST, v3 ------------------------------------
 def test_statements_errors_and_formats(env):
     srv, _ = env
@@ -198,8 +237,8 @@ def test_statements_errors_and_formats(env):
     r = requests.get(srv.http_url + "/query", params={"db": DB}, timeout=HTTP_TIMEOUT)
     assert r.status_code == 400 and "q" in r.json()["error"]
     # Unsupported: a clear error in the result, never a 404/500.
-    res = v1(srv, "SELECT derivative(mean(v), 1s) FROM cpu GROUP BY time(1m)")
-    assert "derivative" in res["results"][0]["error"] and "not supported" in res["results"][0]["error"]
+    res = v1(srv, "SELECT top(v, 3) FROM cpu")
+    assert "top" in res["results"][0]["error"] and "not supported" in res["results"][0]["error"]
     # CSV (Accept: application/csv): name,tags,time,columns.
     r = requests.get(srv.http_url + "/query", params={"db": DB, "q": "SELECT free FROM mem GROUP BY host"},
                      headers={"Accept": "application/csv"}, timeout=HTTP_TIMEOUT)
