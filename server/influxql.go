@@ -62,20 +62,24 @@ func (s *Server) runInfluxQL(ctx context.Context, db, q string, params map[strin
 
 func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statement, now time.Time) ([]influxql.Series, error) {
 	cat := s.st.Catalog()
-	needDB := func(named string) (string, error) {
+	// needDB picks the statement's database (named in it, else the
+	// request's), checks the caller may read it and that it exists, and
+	// returns it with the context queries on it run under.
+	needDB := func(named string) (string, context.Context, error) {
 		if named != "" {
 			db = named
 		}
 		if db == "" {
-			return "", fmt.Errorf("%w: database name required (the db parameter)", errBadRequest)
+			return "", nil, fmt.Errorf("%w: database name required (the db parameter)", errBadRequest)
 		}
-		if _, err := authorizeErr(ctx, db, auth.PermRead); err != nil {
-			return "", err
+		rctx, err := authorizeErr(ctx, db, auth.PermRead)
+		if err != nil {
+			return "", nil, err
 		}
 		if _, err := cat.Tables(db); err != nil {
-			return "", fmt.Errorf("%w: database not found: %s", catalog.ErrNotFound, db)
+			return "", nil, fmt.Errorf("%w: database not found: %s", catalog.ErrNotFound, db)
 		}
-		return db, nil
+		return db, rctx, nil
 	}
 	switch st := st.(type) {
 	case *iql.SelectStatement:
@@ -85,11 +89,10 @@ func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statem
 				named = m.Database
 			}
 		}
-		db, err := needDB(named)
+		db, rctx, err := needDB(named)
 		if err != nil {
 			return nil, err
 		}
-		rctx, _ := authorize(ctx, db, auth.PermRead)
 		sels, err := influxql.TranslateSelect(db, st, cat, now)
 		if err != nil {
 			return nil, err
@@ -114,7 +117,7 @@ func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statem
 		return []influxql.Series{se}, nil
 
 	case *iql.ShowRetentionPoliciesStatement:
-		db, err := needDB(st.Database)
+		db, _, err := needDB(st.Database)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +132,7 @@ func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statem
 		if st.Condition != nil {
 			return nil, fmt.Errorf("%w: SHOW MEASUREMENTS ... WHERE (list them without WHERE, or SHOW TAG VALUES)", influxql.ErrUnsupported)
 		}
-		db, err := needDB(st.Database)
+		db, _, err := needDB(st.Database)
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +156,7 @@ func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statem
 		if st.Condition != nil {
 			return nil, fmt.Errorf("%w: SHOW TAG KEYS ... WHERE", influxql.ErrUnsupported)
 		}
-		db, err := needDB(st.Database)
+		db, _, err := needDB(st.Database)
 		if err != nil {
 			return nil, err
 		}
@@ -178,11 +181,10 @@ func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statem
 		return out, nil
 
 	case *iql.ShowTagValuesStatement:
-		db, err := needDB(st.Database)
+		db, rctx, err := needDB(st.Database)
 		if err != nil {
 			return nil, err
 		}
-		rctx, _ := authorize(ctx, db, auth.PermRead)
 		tables, err := influxql.Measurements(db, st.Sources, cat)
 		if err != nil {
 			return nil, err
@@ -213,7 +215,7 @@ func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statem
 		return out, nil
 
 	case *iql.ShowFieldKeysStatement:
-		db, err := needDB(st.Database)
+		db, _, err := needDB(st.Database)
 		if err != nil {
 			return nil, err
 		}
@@ -237,11 +239,10 @@ func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statem
 		return out, nil
 
 	case *iql.ShowSeriesStatement:
-		db, err := needDB(st.Database)
+		db, rctx, err := needDB(st.Database)
 		if err != nil {
 			return nil, err
 		}
-		rctx, _ := authorize(ctx, db, auth.PermRead)
 		tables, err := influxql.Measurements(db, st.Sources, cat)
 		if err != nil {
 			return nil, err
@@ -379,22 +380,13 @@ type v1Request struct {
 }
 
 func (s *Server) queryV1(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
-		if err := r.ParseForm(); err != nil {
-			writeV1Error(w, http.StatusBadRequest, "cannot read the form body: "+err.Error())
-			return
-		}
+	// The URL's parameters, and a POST's form body.
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
+	if err := r.ParseForm(); err != nil {
+		writeV1Error(w, http.StatusBadRequest, "cannot read the query parameters or form body: "+err.Error())
+		return
 	}
-	get := func(k string) string {
-		if r.Form != nil {
-			return r.Form.Get(k)
-		}
-		return r.URL.Query().Get(k)
-	}
-	if r.Form == nil {
-		r.Form = r.URL.Query()
-	}
+	get := r.Form.Get
 	req := v1Request{db: get("db"), q: get("q"), epoch: get("epoch"), pretty: get("pretty") == "true", chunked: get("chunked") == "true"}
 	req.chunkSize = 10000
 	if cs := get("chunk_size"); cs != "" {

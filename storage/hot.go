@@ -118,11 +118,24 @@ func (e *Engine) syncHot(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := e.loadHot(ctx, f); err != nil {
+		if err := e.loadHot(ctx, f); err != nil && e.isLive(f.ID) {
 			return fmt.Errorf("load %s: %w", f.Path, err)
 		}
+		// A file retired while it loaded (compaction, DELETE) is no loss.
 	}
 	return nil
+}
+
+// isLive reports whether file id is in the manifest.
+func (e *Engine) isLive(id uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, f := range e.manifest.Files {
+		if f.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // planHot picks the files that should be hot and are not yet, and takes
@@ -238,11 +251,8 @@ func (e *Engine) loadHot(ctx context.Context, f ParquetFile) error {
 	// than the file itself.
 	h := hotTable{name: name, bytes: max(after-before, f.Bytes)}
 
+	live := e.isLive(f.ID)
 	e.mu.Lock()
-	live := false
-	for _, lf := range e.manifest.Files {
-		live = live || lf.ID == f.ID
-	}
 	var total int64
 	for _, o := range e.hot {
 		total += o.bytes

@@ -80,9 +80,10 @@ func Shape(s *Select, recs []arrow.RecordBatch) ([]Series, error) {
 		if s.End != math.MaxInt64 {
 			last = bucket(s.End, s.Interval, s.Offset)
 		}
-		if first <= last && (last-first)/s.Interval >= MaxBuckets {
+		// Unsigned: last - first may pass math.MaxInt64.
+		if first <= last && uint64(last-first)/uint64(s.Interval) >= MaxBuckets {
 			return nil, fmt.Errorf("%w: GROUP BY time(%s) over this range makes %d buckets per series, more than %d; narrow the time range or widen the interval",
-				ErrInvalid, fmtDuration(s.Interval), (last-first)/s.Interval+1, MaxBuckets)
+				ErrInvalid, fmtDuration(s.Interval), uint64(last-first)/uint64(s.Interval)+1, MaxBuckets)
 		}
 		for i := range out {
 			out[i].Values = fill(s, out[i].Values, first, last)
@@ -135,7 +136,7 @@ func fill(s *Select, rows [][]any, first, last int64) [][]any {
 	for _, r := range rows {
 		have[r[0].(int64)] = r
 	}
-	n := int((last-first)/s.Interval) + 1
+	n := int(uint64(last-first)/uint64(s.Interval)) + 1
 	out := make([][]any, 0, n)
 	for k := 0; k < n; k++ {
 		t := first + int64(k)*s.Interval

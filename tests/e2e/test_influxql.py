@@ -12,6 +12,7 @@ import io
 import json
 import math
 import random
+import time
 
 import duckdb
 import pyarrow as pa
@@ -261,6 +262,27 @@ def test_statements_errors_and_formats(env):
                         {"iox::measurement": "mem", "time": "2026-01-01T00:01:00Z", "free": 20}]
     r = requests.get(srv.http_url + "/api/v3/query_influxql", params={"db": DB, "q": "SELEC"}, timeout=HTTP_TIMEOUT)
     assert r.status_code == 400 and "error parsing query" in r.json()["error"]
+
+
+def test_materialized_view_is_a_measurement(env):
+    srv, con = env
+    r = requests.post(srv.http_url + "/api/v3/query_sql", json={"db": DB, "q": (
+        "CREATE MATERIALIZED VIEW cpu_10m AS SELECT date_bin(INTERVAL '10 minutes', time) AS time, "
+        "host, max(v) AS v FROM cpu GROUP BY 1, 2")}, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text
+    want = con.sql(f"SELECT {T0} + (t - {T0}) // {10 * MIN} * {10 * MIN}, max(v) FROM cpu WHERE host = 'c' "
+                   "GROUP BY 1 ORDER BY 1").fetchall()
+    got = None
+    for _ in range(100):  # the materializer catches up within a few seconds
+        res = v1(srv, "SELECT v FROM cpu_10m WHERE host = 'c'", epoch="ns")
+        series = res["results"][0].get("series")
+        got = [tuple(x) for x in series[0]["values"]] if series else []
+        if len(got) == len(want):
+            break
+        time.sleep(0.2)
+    assert got == want
+    names = [v[0] for v in v1(srv, "SHOW MEASUREMENTS")["results"][0]["series"][0]["values"]]
+    assert "cpu_10m" in names
 
 
 def test_ping_headers(env):
