@@ -156,87 +156,49 @@ func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statem
 		if st.Condition != nil {
 			return nil, fmt.Errorf("%w: SHOW TAG KEYS ... WHERE", influxql.ErrUnsupported)
 		}
-		db, _, err := needDB(st.Database)
-		if err != nil {
-			return nil, err
-		}
-		tables, err := influxql.Measurements(db, st.Sources, cat)
-		if err != nil {
-			return nil, err
-		}
-		var out []influxql.Series
-		for _, t := range page(tables, st.SOffset, st.SLimit) {
-			keys, err := influxql.TagKeys(t, st.TagKeyOp, st.TagKeyExpr)
-			if err != nil {
-				return nil, err
-			}
-			se := influxql.Series{Name: t.Name, Columns: []string{"tagKey"}}
-			for _, k := range page(keys, st.Offset, st.Limit) {
-				se.Values = append(se.Values, []any{k})
-			}
-			if len(se.Values) > 0 {
-				out = append(out, se)
-			}
-		}
-		return out, nil
+		return perMeasurement(needDB, st.Database, st.Sources, cat, st.SOffset, st.SLimit, st.Offset, st.Limit, []string{"tagKey"},
+			func(_ context.Context, _ string, t *catalog.Table) ([][]any, error) {
+				keys, err := influxql.TagKeys(t, st.TagKeyOp, st.TagKeyExpr)
+				var rows [][]any
+				for _, k := range keys {
+					rows = append(rows, []any{k})
+				}
+				return rows, err
+			})
 
 	case *iql.ShowTagValuesStatement:
-		db, rctx, err := needDB(st.Database)
-		if err != nil {
-			return nil, err
-		}
-		tables, err := influxql.Measurements(db, st.Sources, cat)
-		if err != nil {
-			return nil, err
-		}
-		var out []influxql.Series
-		for _, t := range tables {
-			keys, qs, err := influxql.TagValuesSQL(t, st.Op, st.TagKeyExpr, st.Condition, now)
-			if err != nil {
-				return nil, err
-			}
-			se := influxql.Series{Name: t.Name, Columns: []string{"key", "value"}}
-			for i, q := range qs {
-				err := s.influxQLRows(rctx, db, q, func(rec arrow.RecordBatch) {
-					col := rec.Column(0).(*array.String)
-					for j := 0; j < col.Len(); j++ {
-						se.Values = append(se.Values, []any{keys[i], strings.Clone(col.Value(j))})
-					}
-				})
+		return perMeasurement(needDB, st.Database, st.Sources, cat, 0, 0, st.Offset, st.Limit, []string{"key", "value"},
+			func(rctx context.Context, db string, t *catalog.Table) ([][]any, error) {
+				keys, qs, err := influxql.TagValuesSQL(t, st.Op, st.TagKeyExpr, st.Condition, now)
 				if err != nil {
 					return nil, err
 				}
-			}
-			se.Values = page(se.Values, st.Offset, st.Limit)
-			if len(se.Values) > 0 {
-				out = append(out, se)
-			}
-		}
-		return out, nil
+				var rows [][]any
+				for i, q := range qs {
+					err := s.influxQLRows(rctx, db, q, func(rec arrow.RecordBatch) {
+						col := rec.Column(0).(*array.String)
+						for j := 0; j < col.Len(); j++ {
+							rows = append(rows, []any{keys[i], strings.Clone(col.Value(j))})
+						}
+					})
+					if err != nil {
+						return nil, err
+					}
+				}
+				return rows, nil
+			})
 
 	case *iql.ShowFieldKeysStatement:
-		db, _, err := needDB(st.Database)
-		if err != nil {
-			return nil, err
-		}
-		tables, err := influxql.Measurements(db, st.Sources, cat)
-		if err != nil {
-			return nil, err
-		}
-		var out []influxql.Series
-		for _, t := range tables {
-			se := influxql.Series{Name: t.Name, Columns: []string{"fieldKey", "fieldType"}}
-			fields := t.Fields()
-			sort.Slice(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
-			for _, f := range fields {
-				se.Values = append(se.Values, []any{f.Name, influxql.FieldType(f.Type)})
-			}
-			se.Values = page(se.Values, st.Offset, st.Limit)
-			if len(se.Values) > 0 {
-				out = append(out, se)
-			}
-		}
-		return out, nil
+		return perMeasurement(needDB, st.Database, st.Sources, cat, 0, 0, st.Offset, st.Limit, []string{"fieldKey", "fieldType"},
+			func(_ context.Context, _ string, t *catalog.Table) ([][]any, error) {
+				fields := t.Fields()
+				sort.Slice(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
+				var rows [][]any
+				for _, f := range fields {
+					rows = append(rows, []any{f.Name, influxql.FieldType(f.Type)})
+				}
+				return rows, nil
+			})
 
 	case *iql.ShowSeriesStatement:
 		db, rctx, err := needDB(st.Database)
@@ -311,6 +273,33 @@ func (s *Server) influxQLStatement(ctx context.Context, db string, st iql.Statem
 	}
 	kind := strings.TrimPrefix(fmt.Sprintf("%T", st), "*influxql.")
 	return nil, fmt.Errorf("%w: %s (%s)", influxql.ErrUnsupported, strings.TrimSuffix(kind, "Statement"), st)
+}
+
+// perMeasurement answers a SHOW statement with one series per measurement
+// that srcs names (SOFFSET/SLIMIT over them), its rows from fn (OFFSET/LIMIT
+// per series); a measurement without rows is left out.
+func perMeasurement(needDB func(string) (string, context.Context, error), named string, srcs iql.Sources, cat *catalog.Catalog,
+	soffset, slimit, offset, limit int, columns []string,
+	fn func(ctx context.Context, db string, t *catalog.Table) ([][]any, error)) ([]influxql.Series, error) {
+	db, rctx, err := needDB(named)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := influxql.Measurements(db, srcs, cat)
+	if err != nil {
+		return nil, err
+	}
+	var out []influxql.Series
+	for _, t := range page(tables, soffset, slimit) {
+		rows, err := fn(rctx, db, t)
+		if err != nil {
+			return nil, err
+		}
+		if rows = page(rows, offset, limit); len(rows) > 0 {
+			out = append(out, influxql.Series{Name: t.Name, Columns: columns, Values: rows})
+		}
+	}
+	return out, nil
 }
 
 // influxQLSelect runs one measurement's SQL and shapes its rows.

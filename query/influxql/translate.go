@@ -287,19 +287,16 @@ func translateOne(st *iql.SelectStatement, t *catalog.Table, now time.Time) (*Se
 	var cols []string
 	var fieldNames []string
 	for _, f := range st.Fields {
+		var expand []string
 		switch e := f.Expr.(type) {
 		case *iql.Wildcard:
-			for _, c := range expandWildcard(t, s.Tags, e.Type, nil) {
-				sqlExpr, err := tr.expr(&iql.VarRef{Val: c})
-				if err != nil {
-					return nil, err
-				}
-				cols = append(cols, sqlExpr)
-				fieldNames = append(fieldNames, c)
-			}
-			continue
+			expand = expandWildcard(t, s.Tags, e.Type, nil)
 		case *iql.RegexLiteral:
-			for _, c := range expandWildcard(t, s.Tags, iql.ILLEGAL, e.Val) {
+			expand = expandWildcard(t, s.Tags, iql.ILLEGAL, e.Val)
+		}
+		switch e := f.Expr.(type) {
+		case *iql.Wildcard, *iql.RegexLiteral:
+			for _, c := range expand {
 				sqlExpr, err := tr.expr(&iql.VarRef{Val: c})
 				if err != nil {
 					return nil, err
