@@ -43,9 +43,14 @@ func writeLPTo(t *testing.T, st *storage.Engine, db, lp string) {
 
 // fiveDays writes, per UTC day d in 0..4, hosts a and b with f = 10*d + host
 // at 12:00 of that day, persists, and returns the engine.
+//
+// The hot tier is off: these tests delete Parquet files to prove a query
+// never opens them, and a hot copy would be read (or loaded) instead.
 func fiveDays(t *testing.T) (*storage.Engine, *Engine) {
 	t.Helper()
-	st, err := storage.Open(storage.DefaultOptions(t.TempDir()))
+	opts := storage.DefaultOptions(t.TempDir())
+	opts.HotTierBytes = -1
+	st, err := storage.Open(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	q, err := New(st)

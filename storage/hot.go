@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -118,7 +119,10 @@ func (e *Engine) syncHot(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := e.loadHot(ctx, f); err != nil && e.isLive(f.ID) {
+		if err := e.loadHot(ctx, f); errors.Is(err, errHotBusy) {
+			e.log.Debug("hot tier: load postponed", "path", f.Path, "err", err)
+			return nil
+		} else if err != nil && e.isLive(f.ID) {
 			return fmt.Errorf("load %s: %w", f.Path, err)
 		}
 		// A file retired while it loaded (compaction, DELETE) is no loss.
@@ -237,10 +241,12 @@ func (e *Engine) loadHot(ctx context.Context, f ParquetFile) error {
 		return err
 	}
 	// A checkpoint compresses the in-memory table (until then it is held
-	// as written, several times larger).
-	if _, err := conn.ExecContext(ctx, "CHECKPOINT "+QuoteIdent(hotCatalog)); err != nil {
+	// as written, several times larger). DuckDB refuses one while another
+	// write transaction is open (a buffer insert, a persist): retry for a
+	// while, then give the file back to the next pass.
+	if err := checkpointHot(ctx, conn); err != nil {
 		conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+name)
-		return err
+		return errHotBusy
 	}
 	after, err := inMemoryTableBytes(ctx, conn)
 	if err != nil {
@@ -271,6 +277,23 @@ func (e *Engine) loadHot(ctx context.Context, f ParquetFile) error {
 	// take older copies out to make room for it.
 	e.kickHot()
 	_, err = conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+name)
+	return err
+}
+
+// errHotBusy marks a load given up because DuckDB would not checkpoint
+// while writes were open; the next pass tries again.
+var errHotBusy = errors.New("hot tier: writes kept the checkpoint from running; retrying on the next pass")
+
+// checkpointHot checkpoints the hot tier's database, retrying for up to a
+// second while other write transactions keep DuckDB from it.
+func checkpointHot(ctx context.Context, conn *sql.Conn) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		if _, err = conn.ExecContext(ctx, "CHECKPOINT "+QuoteIdent(hotCatalog)); err == nil || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return err
 }
 
