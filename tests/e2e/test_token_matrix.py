@@ -209,7 +209,9 @@ def list_flights(env, token, cell):
 def get_tables(env, token, cell):
     try:
         with adbc(env["srv"], token) as conn:
-            objs = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+            # A schema filter: with the database header alone, GetTables lists that database
+            # only (as InfluxDB 3); "%" asks for every database the token may read.
+            objs = conn.adbc_get_objects(depth="tables", db_schema_filter="%").read_all().to_pylist()
         pairs = [(s["db_schema_name"], t["table_name"]) for c in objs for s in c["catalog_db_schemas"]
                  for t in (s["db_schema_tables"] or [])]
         code = OK
