@@ -51,10 +51,11 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	pq "github.com/parquet-go/parquet-go"
 	pqzstd "github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/fletchdb/fletch/internal/tsbsdata"
 )
 
 const (
-	pbDataFile  = "/work/shared/data/tsbs-cpu-100hosts-1day.lp.gz"
 	pbRows      = 864_000
 	pbBatchRows = 64 << 10
 	// pbRowGroupRows is persist.go's row group size.
@@ -90,7 +91,11 @@ func (d *pbDataset) sumUsageUser() int64 {
 }
 
 var pbLoad = sync.OnceValues(func() (*pbDataset, error) {
-	f, err := os.Open(pbDataFile)
+	path, err := tsbsdata.Path(tsbsdata.CPU)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -238,12 +243,12 @@ var pbLoad = sync.OnceValues(func() (*pbDataset, error) {
 
 func pbDatasetFor(b *testing.B) *pbDataset {
 	b.Helper()
-	if _, err := os.Stat(pbDataFile); err != nil {
+	if _, err := tsbsdata.Path(tsbsdata.CPU); err != nil {
 		b.Skipf("benchmark data not available: %v", err)
 	}
 	d, err := pbLoad()
 	if err != nil {
-		b.Fatalf("load %s: %v", pbDataFile, err)
+		b.Fatalf("load the TSBS cpu day: %v", err)
 	}
 	return d
 }

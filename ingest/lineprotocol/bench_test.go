@@ -9,17 +9,23 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fletchdb/fletch/internal/tsbsdata"
 )
 
 const (
-	tsbsCPU = "/work/shared/data/tsbs-cpu-100hosts-1day.lp.gz"
-	tsbsIoT = "/work/shared/data/tsbs-iot-50trucks-1day.lp.gz"
+	tsbsCPU = tsbsdata.CPU
+	tsbsIoT = tsbsdata.IoT
 )
 
-// loadLines returns the first n lines of a gzipped line-protocol file, or
-// skips the benchmark if the file is missing.
-func loadLines(b *testing.B, path string, n int) []byte {
+// loadLines returns the first n lines of a TSBS data set (tsbsdata.Path),
+// or skips the benchmark if it is not there.
+func loadLines(b *testing.B, name string, n int) []byte {
 	b.Helper()
+	path, err := tsbsdata.Path(name)
+	if err != nil {
+		b.Skipf("benchmark data not available: %v", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		b.Skipf("benchmark data not available: %v", err)
