@@ -35,6 +35,8 @@ func FuzzInfluxQL(f *testing.F) {
 		"SHOW SERIES FROM cpu WHERE v > 1; SHOW FIELD KEYS; SHOW MEASUREMENTS WITH MEASUREMENT =~ /m/ LIMIT 1",
 		"SHOW TAG KEYS WITH KEY =~ /h/; SHOW RETENTION POLICIES; SHOW DATABASES",
 		"SELECT * FROM (SELECT v FROM cpu)",
+		"SELECT mean(m), count(m) FROM (SELECT max(v) AS m FROM cpu GROUP BY time(1m), host) WHERE time > 0 GROUP BY time(5m), host fill(none)",
+		"SELECT m FROM (SELECT max(n) AS m, min(n) AS host FROM (SELECT n FROM cpu) GROUP BY region)",
 		"SELECT non_negative_derivative(max(n), 1s), moving_average(mean(v), 2), cumulative_sum(count(v)) FROM cpu WHERE time > 0 GROUP BY time(30s), * fill(0)",
 		"SELECT difference(n), derivative(v, 1m), non_negative_difference(s) FROM cpu ORDER BY time DESC LIMIT 1",
 		"SELECT derivative(derivative(v)) FROM cpu",

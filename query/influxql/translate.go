@@ -143,10 +143,22 @@ func TranslateSelect(db string, st *iql.SelectStatement, tables Tables, now time
 		return nil, fmt.Errorf("%w: SELECT ... INTO (use a materialized view: docs/sql.md)", ErrUnsupported)
 	}
 	var sources []*catalog.Table
+	from := map[*catalog.Table]subSource{} // subqueries, by their table
 	for _, src := range st.Sources {
+		if sq, ok := src.(*iql.SubQuery); ok {
+			t, sub, err := subquery(db, st, sq, tables, now)
+			if err != nil {
+				return nil, err
+			}
+			if t != nil {
+				sources = append(sources, t)
+				from[t] = sub
+			}
+			continue
+		}
 		m, ok := src.(*iql.Measurement)
 		if !ok {
-			return nil, fmt.Errorf("%w: subqueries in FROM", ErrUnsupported)
+			return nil, fmt.Errorf("%w: FROM %s", ErrUnsupported, src)
 		}
 		if m.Database != "" && m.Database != db {
 			return nil, fmt.Errorf("%w: FROM %s names database %q; send the query to that database (db=%s)", ErrUnsupported, m, m.Database, m.Database)
@@ -173,11 +185,11 @@ func TranslateSelect(db string, st *iql.SelectStatement, tables Tables, now time
 	var out []*Select
 	seen := map[string]bool{}
 	for _, t := range sources {
-		if seen[t.Name] {
+		if seen[t.Name] && from[t].sql == "" {
 			continue
 		}
 		seen[t.Name] = true
-		s, err := translateOne(st, t, now)
+		s, err := translateOne(st, t, from[t], now)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +227,74 @@ type translator struct {
 	calls     []*iql.Call
 }
 
-func translateOne(st *iql.SelectStatement, t *catalog.Table, now time.Time) (*Select, error) {
+// subSource is a subquery in FROM: the SQL yielding its rows, and the
+// inner Select (whose time range an outer query without one adopts).
+type subSource struct {
+	sql   string
+	inner *Select
+}
+
+// subquery translates a FROM (SELECT ...) of outer into a table whose
+// tags are the inner query's GROUP BY tags, with time and one field per
+// inner column, and the SQL that yields it. As InfluxDB does, an inner
+// query without a time range gets the outer one. An inner query whose
+// answer Go shapes (fill other than null or none, transformations, LIMIT,
+// SLIMIT, ORDER BY time DESC) or that reads several measurements is refused.
+func subquery(db string, outer *iql.SelectStatement, sq *iql.SubQuery, tables Tables, now time.Time) (*catalog.Table, subSource, error) {
+	inner := *sq.Statement // a copy: the time range may be added to it
+	_, orng, err := iql.ConditionExpr(outer.Condition, &iql.NowValuer{Now: now, Location: outer.Location})
+	if err != nil {
+		return nil, subSource{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if _, irng, err := iql.ConditionExpr(inner.Condition, &iql.NowValuer{Now: now, Location: inner.Location}); err == nil && irng.IsZero() {
+		var bounds []iql.Expr
+		if !orng.Min.IsZero() {
+			bounds = append(bounds, &iql.BinaryExpr{Op: iql.GTE, LHS: &iql.VarRef{Val: "time"}, RHS: &iql.TimeLiteral{Val: orng.Min}})
+		}
+		if !orng.Max.IsZero() {
+			bounds = append(bounds, &iql.BinaryExpr{Op: iql.LTE, LHS: &iql.VarRef{Val: "time"}, RHS: &iql.TimeLiteral{Val: orng.Max}})
+		}
+		for _, b := range bounds {
+			if inner.Condition == nil {
+				inner.Condition = b
+			} else {
+				inner.Condition = &iql.BinaryExpr{Op: iql.AND, LHS: &iql.ParenExpr{Expr: inner.Condition}, RHS: b}
+			}
+		}
+	}
+	sels, err := TranslateSelect(db, &inner, tables, now)
+	if err != nil {
+		return nil, subSource{}, err
+	}
+	switch {
+	case len(sels) == 0:
+		return nil, subSource{}, nil // nothing to read: no series
+	case len(sels) > 1:
+		return nil, subSource{}, fmt.Errorf("%w: a subquery reading several measurements", ErrUnsupported)
+	}
+	s := sels[0]
+	if len(s.Post) > 0 || s.Limit > 0 || s.RowOffset > 0 || s.SLimit > 0 || s.SOffset > 0 || s.Desc ||
+		(s.Aggregate && s.Interval > 0 && s.Fill != iql.NullFill && s.Fill != iql.NoFill) {
+		return nil, subSource{}, fmt.Errorf("%w: a subquery with fill(), a transformation, LIMIT, SLIMIT or ORDER BY time DESC", ErrUnsupported)
+	}
+	cols := []catalog.Column{{Name: catalog.TimeColumn, Type: catalog.TypeTime}}
+	sel := []string{"make_timestamp_ns(__time) AS \"time\""}
+	for _, tag := range s.Tags {
+		cols = append(cols, catalog.Column{Name: tag, Type: catalog.TypeTag})
+		sel = append(sel, storage.QuoteIdent(tag))
+	}
+	for i, c := range s.Columns {
+		if c == catalog.TimeColumn || contains(s.Tags, c) {
+			return nil, subSource{}, fmt.Errorf("%w: subquery column %q names a tag or time; alias it", ErrInvalid, c)
+		}
+		cols = append(cols, catalog.Column{Name: c, Type: catalog.TypeFloat64})
+		sel = append(sel, fmt.Sprintf("c%d AS %s", i, storage.QuoteIdent(c)))
+	}
+	sql := "(SELECT " + strings.Join(sel, ", ") + " FROM (" + s.SQL + "))"
+	return catalog.NewTable(db, s.Measurement, cols), subSource{sql: sql, inner: s}, nil
+}
+
+func translateOne(st *iql.SelectStatement, t *catalog.Table, sub subSource, now time.Time) (*Select, error) {
 	tr := &translator{t: t}
 	cond, rng, err := iql.ConditionExpr(st.Condition, &iql.NowValuer{Now: now, Location: st.Location})
 	if err != nil {
@@ -246,6 +325,15 @@ func translateOne(st *iql.SelectStatement, t *catalog.Table, now time.Time) (*Se
 		s.End = math.MaxInt64
 		if interval > 0 {
 			s.End = now.UnixNano() // InfluxDB: GROUP BY time ends at now() by default
+		}
+	}
+	if sub.inner != nil {
+		// Over a subquery, an open bound is the inner query's.
+		if rng.Min.IsZero() {
+			s.Start = sub.inner.Start
+		}
+		if rng.Max.IsZero() && sub.inner.End != math.MaxInt64 {
+			s.End = sub.inner.End
 		}
 	}
 
@@ -412,7 +500,7 @@ func translateOne(st *iql.SelectStatement, t *catalog.Table, now time.Time) (*Se
 
 	var sel, group []string
 	for _, tag := range s.Tags {
-		sel = append(sel, fmt.Sprintf("%s::VARCHAR", sqlColumn(t, tag)))
+		sel = append(sel, fmt.Sprintf("%s::VARCHAR AS %s", sqlColumn(t, tag), storage.QuoteIdent(tag)))
 		group = append(group, sqlColumn(t, tag))
 	}
 	timeExpr := "epoch_ns(\"time\")"
@@ -444,7 +532,11 @@ func translateOne(st *iql.SelectStatement, t *catalog.Table, now time.Time) (*Se
 	for i, c := range cols {
 		sel = append(sel, fmt.Sprintf("%s AS c%d", c, i))
 	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + storage.QuoteIdent(t.Name)
+	from := sub.sql
+	if from == "" {
+		from = storage.QuoteIdent(t.Name)
+	}
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + from
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -75,6 +75,14 @@ type Table struct {
 	index     map[string]int
 }
 
+// NewTable returns a table schema that belongs to no catalog: a query's
+// own relation (an InfluxQL subquery) described as a table.
+func NewTable(db, name string, cols []Column) *Table {
+	t := &Table{Database: db, Name: name, Columns: cols}
+	t.build()
+	return t
+}
+
 func (t *Table) build() {
 	t.index = make(map[string]int, len(t.Columns))
 	for i, c := range t.Columns {

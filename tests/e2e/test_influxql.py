@@ -224,6 +224,27 @@ def test_transformations(env):
     assert "whole field" in res["results"][0]["error"]
 
 
+def test_subqueries(env):
+    srv, con = env
+    # The mean over hosts of each host's per-minute maximum, per 10 minutes.
+    res = v1(srv, "SELECT mean(m) FROM (SELECT max(v) AS m FROM cpu WHERE time >= '2026-01-01T00:00:00Z' "
+                  "AND time < '2026-01-01T01:00:00Z' GROUP BY time(1m), host) GROUP BY time(10m)", epoch="ns")
+    got = [tuple(r) for r in res["results"][0]["series"][0]["values"]]
+    want = con.sql(f"SELECT {T0} + b // 10 * {10 * MIN}, avg(m) FROM (SELECT (t - {T0}) // {MIN} AS b, host, "
+                   f"max(v) AS m FROM cpu GROUP BY ALL) GROUP BY b // 10 ORDER BY 1").fetchall()
+    assert len(got) == len(want) == 6
+    assert all(g[0] == w[0] and close(g[1], w[1]) for g, w in zip(got, want)), (got, want)
+    # The outer time range reaches an inner query that has none; GROUP BY a tag of the inner.
+    res = v1(srv, "SELECT sum(m) FROM (SELECT max(n) AS m FROM cpu GROUP BY time(10m), host) "
+                  "WHERE time >= '2026-01-01T00:20:00Z' AND time < '2026-01-01T00:40:00Z' GROUP BY host")
+    got = {s["tags"]["host"]: s["values"][0][1] for s in res["results"][0]["series"]}
+    want = dict(con.sql(f"SELECT host, sum(m)::BIGINT FROM (SELECT host, (t - {T0}) // {10 * MIN} AS b, max(n) AS m "
+                        f"FROM cpu WHERE t >= {T0 + 20 * MIN} AND t < {T0 + 40 * MIN} GROUP BY ALL) GROUP BY host").fetchall())
+    assert got == want
+    res = v1(srv, "SELECT mean(m) FROM (SELECT max(v) AS m FROM cpu GROUP BY time(1m) fill(0))")
+    assert "not supported" in res["results"][0]["error"] and "fill" in res["results"][0]["error"]
+
+
 # -- the wire: several statements, errors, CSV, chunks, POST, v3 ------------------------------------
 def test_statements_errors_and_formats(env):
     srv, _ = env
