@@ -71,9 +71,6 @@ type Select struct {
 	Desc                              bool
 	// TimeColumn is the name of the time column ("time" unless aliased).
 	TimeColumn string
-	// ConstTime is the time of every row of an aggregate without GROUP BY
-	// time: the start of the range, or 0 when it is open.
-	ConstTime bool
 	// Post are the transformations (derivative, difference, ...) Shape
 	// applies to columns after fill().
 	Post []Transform
@@ -511,16 +508,14 @@ func translateOne(st *iql.SelectStatement, t *catalog.Table, sub subSource, now 
 		timeExpr = fmt.Sprintf("(epoch_ns(\"time\") - (((epoch_ns(\"time\") - %d) %% %d) + %d) %% %d)", s.Offset, s.Interval, s.Interval, s.Interval)
 		group = append(group, timeExpr)
 	case s.Aggregate:
-		if len(tr.calls) == 1 && selectors[tr.calls[0].Name] != "" && len(st.Fields) == 1 {
+		if name := strings.ToLower(firstCallName(tr.calls)); len(tr.calls) == 1 && selectors[name] != "" && len(st.Fields) == 1 {
 			// A lone selector reports its point's time.
-			call := tr.calls[0]
-			ref, _ := call.Args[0].(*iql.VarRef)
-			timeExpr = fmt.Sprintf("epoch_ns(%s(\"time\", %s))", selectors[call.Name], sqlColumn(t, ref.Val))
-			if call.Name == "first" || call.Name == "last" {
-				timeExpr = fmt.Sprintf("epoch_ns(%s(\"time\") FILTER (WHERE %s IS NOT NULL))", map[string]string{"first": "min", "last": "max"}[call.Name], sqlColumn(t, ref.Val))
+			ref, _ := tr.calls[0].Args[0].(*iql.VarRef)
+			timeExpr = fmt.Sprintf("epoch_ns(%s(\"time\", %s))", selectors[name], sqlColumn(t, ref.Val))
+			if name == "first" || name == "last" {
+				timeExpr = fmt.Sprintf("epoch_ns(%s(\"time\") FILTER (WHERE %s IS NOT NULL))", map[string]string{"first": "min", "last": "max"}[name], sqlColumn(t, ref.Val))
 			}
 		} else {
-			s.ConstTime = true
 			start := int64(0)
 			if s.Start != math.MinInt64 {
 				start = s.Start
@@ -793,6 +788,14 @@ func (tr *translator) cond(e iql.Expr) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%w: %s in WHERE", ErrUnsupported, e)
+}
+
+// firstCallName is the name of the first aggregate call, "" when none.
+func firstCallName(calls []*iql.Call) string {
+	if len(calls) == 0 {
+		return ""
+	}
+	return calls[0].Name
 }
 
 func flip(op iql.Token) iql.Token {

@@ -171,6 +171,8 @@ def test_selectors_limits_and_order(env):
     got = {s["tags"]["host"]: tuple(s["values"][0]) for s in res["results"][0]["series"]}
     want = {h: (t, v) for h, t, v in con.sql("SELECT host, max(t), arg_max(v, t) FROM cpu GROUP BY host").fetchall()}
     assert got == want  # a lone selector reports its point's time
+    res = v1(srv, "SELECT LAST(v) FROM cpu GROUP BY host", epoch="ns")  # function names in any case
+    assert {s["tags"]["host"]: tuple(s["values"][0]) for s in res["results"][0]["series"]} == want
     res = v1(srv, "SELECT v FROM cpu GROUP BY host ORDER BY time DESC LIMIT 2 SLIMIT 2 SOFFSET 1", epoch="ns")
     series = res["results"][0]["series"]
     assert [s["tags"]["host"] for s in series] == ["b", "c"]
