@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math"
 	"strings"
 	"sync"
 	"time"
@@ -306,6 +305,7 @@ func (e *Engine) bufferBatch(ctx context.Context, schema *catalog.Table, firstSe
 		ts.gens = append(ts.gens, g)
 		ts.active = g
 		ts.version++
+		e.sqlEpoch.Add(1)
 	}
 	var h maphash.Hash
 	h.SetSeed(seriesSeed)
@@ -333,6 +333,7 @@ func (e *Engine) bufferBatch(ctx context.Context, schema *catalog.Table, firstSe
 			sp.add(t, t, seriesSpans)
 		} else if d.dirty.add(t, t, dirtySpans) {
 			ts.version++
+			e.sqlEpoch.Add(1)
 		}
 	}
 	g.rows += n
@@ -377,16 +378,6 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
-}
-
-// timeRange is the smallest and largest time of g's rows (lo > hi when g
-// is empty). The caller holds the table's lock.
-func (g *gen) timeRange() (lo, hi int64) {
-	lo, hi = math.MaxInt64, math.MinInt64
-	for _, d := range g.days {
-		lo, hi = min(lo, d.minTime), max(hi, d.maxTime)
-	}
-	return lo, hi
 }
 
 func (g *gen) hasAll(sc *arrow.Schema) bool {

@@ -303,6 +303,7 @@ func (e *Engine) compactDay(ctx context.Context, k dayKey, files []ParquetFile) 
 		return out, false, fmt.Errorf("save manifest: %w", err)
 	}
 	e.manifest = next
+	e.sqlEpoch.Add(1)
 	e.mu.Unlock()
 	e.retireFiles(files)
 	return out, true, nil

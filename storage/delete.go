@@ -81,6 +81,7 @@ func (e *Engine) applyDelete(ctx context.Context, db, table, pred string) (int64
 	gens := append([]*gen(nil), ts.gens...)
 	ts.lastCache = nil // refilled on next use
 	ts.version++
+	e.sqlEpoch.Add(1)
 	ts.mu.Unlock()
 	for _, g := range gens {
 		g.pending.Wait()
@@ -145,6 +146,7 @@ func (e *Engine) applyDelete(ctx context.Context, db, table, pred string) (int64
 			return deleted, fmt.Errorf("save manifest: %w", err)
 		}
 		e.manifest = next
+		e.sqlEpoch.Add(1)
 		e.mu.Unlock()
 		e.retireFiles(gone)
 	}

@@ -59,6 +59,7 @@ func (e *Engine) applyDrop(ctx context.Context, db, table string) error {
 	k := tableKey{db, table}
 	ts := e.tables[k]
 	delete(e.tables, k)
+	e.sqlEpoch.Add(1)
 	next, gone := e.manifest.without(func(f ParquetFile) bool { return f.Database == db && f.Table == table })
 	if len(gone) > 0 {
 		if err := next.save(e.opts.DataDir); err != nil {

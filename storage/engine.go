@@ -152,6 +152,11 @@ type Engine struct {
 	manifest *Manifest
 	nextGen  uint64
 
+	// sqlEpoch moves whenever the SQL TableSQL builds for some table may
+	// change for a reason other than the catalog or the clock: a buffer
+	// generation or dirty range, the manifest, the hot tier (SQLEpoch).
+	sqlEpoch atomic.Uint64
+
 	bufferedBytes  atomic.Int64
 	oldestBuffered atomic.Int64 // unix ns of the oldest unpersisted write, 0 when none
 

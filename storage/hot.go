@@ -181,6 +181,7 @@ func (e *Engine) planHot() (load []ParquetFile, drop []hotTable) {
 			drop = append(drop, h)
 			delete(e.hot, id)
 			e.hotEvictions++
+			e.sqlEpoch.Add(1)
 		}
 	}
 	live := map[uint64]bool{}
@@ -269,6 +270,7 @@ func (e *Engine) loadHot(ctx context.Context, f ParquetFile) error {
 	if live && total+h.bytes <= e.opts.HotTierBytes {
 		e.hot[f.ID] = h
 		e.hotLoads++
+		e.sqlEpoch.Add(1)
 		e.mu.Unlock()
 		return nil
 	}

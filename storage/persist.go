@@ -112,6 +112,7 @@ func (e *Engine) persist(ctx context.Context) error {
 	// visible together: TableSQL holds e.mu then ts.mu.
 	e.mu.Lock()
 	e.manifest = next
+	e.sqlEpoch.Add(1)
 	var rows int64
 	var drop []*gen
 	for ts, gens := range frozen {

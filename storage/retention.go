@@ -121,6 +121,7 @@ func (e *Engine) EnforceRetention() error {
 			return fmt.Errorf("save manifest: %w", err)
 		}
 		e.manifest = next
+		e.sqlEpoch.Add(1)
 	}
 	e.mu.Unlock()
 

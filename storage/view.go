@@ -124,10 +124,12 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 		c.where = "NOT (" + pred + ")"
 		clean = append(clean, c)
 	}
+	// Every generation is split when anything is dirty, even one whose
+	// rows miss the dirty ranges today: the SQL must not depend on the
+	// generations' growing time ranges (SQLEpoch does not move with them).
 	for _, g := range ts.gens {
 		s := genSource(g)
-		lo, hi := g.timeRange()
-		if !dirty.overlaps(lo, hi) {
+		if pred == "" {
 			clean = append(clean, s)
 			continue
 		}
@@ -152,6 +154,12 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 	}
 	return sql, e.viewVersion(ts), pruned, nil
 }
+
+// SQLEpoch changes whenever the SQL TableSQL returns for any table may
+// change, except through the catalog (catalog.Catalog.Version) or a
+// retention cutoff moving with the clock (one-second steps): a caller that
+// saw the same three can reuse the SQL it built.
+func (e *Engine) SQLEpoch() uint64 { return e.sqlEpoch.Load() }
 
 // viewVersion combines the table's buffer version with the manifest's file
 // id counter, which moves whenever a persist changes the file set.
