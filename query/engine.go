@@ -116,7 +116,8 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 	// building it costs microseconds per table, paid by every query (1.8
 	// ms for SELECT 1 with one table, 10 ms with 2,000, before this).
 	key := tablesKey{catalog: q.st.Catalog().Version(), sql: q.st.SQLEpoch(), second: retentionSecond(q.st, db, tables)}
-	tablesCurrent := q.tablesKeys[db] == key
+	prev, built := q.tablesKeys[db]
+	tablesCurrent := built && prev == key // (a fresh engine's key may be all zeros)
 	live := map[string]bool{}
 	isMV := map[string]bool{}
 	for _, mv := range q.st.Catalog().MatViews(db) {
