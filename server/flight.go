@@ -60,35 +60,44 @@ func parseJSONTicket(b []byte) (*jsonTicket, bool) {
 	return &t, true
 }
 
-// args turns the ticket's params into named arguments: JSON strings,
-// booleans, integers (int64) and other numbers (float64); null binds NULL.
+// args turns the ticket's params into named arguments (paramValue).
 func (t *jsonTicket) args() ([]any, error) {
 	var args []any
 	for name, raw := range t.Params {
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.UseNumber()
-		var v any
-		if err := d.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%w: query parameter %q: %v", errBadRequest, name, err)
-		}
-		switch n := v.(type) {
-		case json.Number:
-			if i, err := n.Int64(); err == nil {
-				v = i
-			} else if f, err := n.Float64(); err == nil {
-				v = f
-			} else {
-				// Past float64's range (1e999): bound as is, it would
-				// reach the query as the string "1e999".
-				return nil, fmt.Errorf("%w: query parameter %q: number %s is out of range", errBadRequest, name, n)
-			}
-		case string, bool, nil:
-		default:
-			return nil, fmt.Errorf("%w: query parameter %q must be a string, number, boolean or null", errBadRequest, name)
+		v, err := paramValue(name, raw)
+		if err != nil {
+			return nil, err
 		}
 		args = append(args, sql.Named(name, v))
 	}
 	return args, nil
+}
+
+// paramValue decodes one query parameter: a JSON string, boolean, integer
+// (int64), other number (float64) or null (nil); anything else, or a
+// number past float64's range, is a bad request naming the parameter.
+func paramValue(name string, raw json.RawMessage) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: query parameter %q: %v", errBadRequest, name, err)
+	}
+	switch n := v.(type) {
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return i, nil
+		}
+		if f, err := n.Float64(); err == nil {
+			return f, nil
+		}
+		// Past float64's range (1e999): bound as is, it would reach the
+		// query as the string "1e999".
+		return nil, fmt.Errorf("%w: query parameter %q: number %s is out of range", errBadRequest, name, n)
+	case string, bool, nil:
+		return v, nil
+	}
+	return nil, fmt.Errorf("%w: query parameter %q must be a string, number, boolean or null", errBadRequest, name)
 }
 
 func (f *flightService) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {

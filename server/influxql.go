@@ -387,23 +387,14 @@ func (s *Server) queryV1(w http.ResponseWriter, r *http.Request) {
 		req.chunkSize = n
 	}
 	if p := get("params"); p != "" {
-		d := json.NewDecoder(strings.NewReader(p))
-		d.UseNumber()
-		var raw map[string]any
-		if err := d.Decode(&raw); err != nil {
-			writeV1Error(w, http.StatusBadRequest, "params must be a JSON object: "+err.Error())
-			return
+		var raw map[string]json.RawMessage
+		err := json.Unmarshal([]byte(p), &raw)
+		if err == nil {
+			req.params, err = influxQLParams(raw)
 		}
-		req.params = map[string]any{}
-		for k, v := range raw {
-			if n, ok := v.(json.Number); ok {
-				if i, err := n.Int64(); err == nil {
-					v = i
-				} else if f, err := n.Float64(); err == nil {
-					v = f
-				}
-			}
-			req.params[k] = v
+		if err != nil {
+			writeV1Error(w, http.StatusBadRequest, "params must be a JSON object of strings, numbers, booleans or nulls: "+err.Error())
+			return
 		}
 	}
 	if _, ok := epochDiv[req.epoch]; !ok && req.epoch != "" {
@@ -803,25 +794,17 @@ func (s *Server) influxQLTable(ctx context.Context, db, q string, params map[str
 	return influxQLRecord(s.mem, results)
 }
 
-// influxQLParams decodes query parameters for InfluxQL's $name binding.
+// influxQLParams decodes query parameters for InfluxQL's $name binding,
+// as SQL's (paramValue).
 func influxQLParams(raw map[string]json.RawMessage) (map[string]any, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
 	out := make(map[string]any, len(raw))
 	for k, v := range raw {
-		d := json.NewDecoder(strings.NewReader(string(v)))
-		d.UseNumber()
-		var x any
-		if err := d.Decode(&x); err != nil {
-			return nil, fmt.Errorf("%w: query parameter %q: %v", errBadRequest, k, err)
-		}
-		if n, ok := x.(json.Number); ok {
-			if i, err := n.Int64(); err == nil {
-				x = i
-			} else if f, err := n.Float64(); err == nil {
-				x = f
-			}
+		x, err := paramValue(k, v)
+		if err != nil {
+			return nil, err
 		}
 		out[k] = x
 	}

@@ -122,7 +122,7 @@ func (e *Engine) syncHot(ctx context.Context) error {
 		if err := e.loadHot(ctx, f); errors.Is(err, errHotBusy) {
 			e.log.Debug("hot tier: load postponed", "path", f.Path, "err", err)
 			return nil
-		} else if err != nil && e.isLive(f.ID) {
+		} else if err != nil && e.isLive(f) {
 			return fmt.Errorf("load %s: %w", f.Path, err)
 		}
 		// A file retired while it loaded (compaction, DELETE) is no loss.
@@ -130,16 +130,11 @@ func (e *Engine) syncHot(ctx context.Context) error {
 	return nil
 }
 
-// isLive reports whether file id is in the manifest.
-func (e *Engine) isLive(id uint64) bool {
+// isLive reports whether f is in the manifest.
+func (e *Engine) isLive(f ParquetFile) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, f := range e.manifest.Files {
-		if f.ID == id {
-			return true
-		}
-	}
-	return false
+	return allLive(e.manifest, []ParquetFile{f})
 }
 
 // planHot picks the files that should be hot and are not yet, and takes
@@ -258,7 +253,7 @@ func (e *Engine) loadHot(ctx context.Context, f ParquetFile) error {
 	// than the file itself.
 	h := hotTable{name: name, bytes: max(after-before, f.Bytes)}
 
-	live := e.isLive(f.ID)
+	live := e.isLive(f)
 	e.mu.Lock()
 	var total int64
 	for _, o := range e.hot {

@@ -223,6 +223,8 @@ func value(c arrow.Array, i int) any {
 	if c.IsNull(i) {
 		return nil
 	}
+	// The SQL yields Fletch's field types (DOUBLE, BIGINT, UBIGINT,
+	// VARCHAR, BOOLEAN; sums arrive as BIGINT) and BIGINT times.
 	switch a := c.(type) {
 	case *array.Float64:
 		v := a.Value(i)
@@ -230,28 +232,10 @@ func value(c arrow.Array, i int) any {
 			return nil // JSON has no NaN; InfluxDB drops them too
 		}
 		return v
-	case *array.Float32:
-		return float64(a.Value(i))
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Int32:
-		return int64(a.Value(i))
-	case *array.Int16:
-		return int64(a.Value(i))
-	case *array.Int8:
-		return int64(a.Value(i))
-	case *array.Uint64:
-		return a.Value(i)
-	case *array.Uint32:
-		return uint64(a.Value(i))
-	case *array.Boolean:
-		return a.Value(i)
 	case *array.String:
 		return strings.Clone(a.Value(i)) // Value aliases the record's memory
-	case *array.LargeString:
-		return strings.Clone(a.Value(i))
-	case *array.Timestamp:
-		return int64(a.Value(i))
+	case *array.Int64, *array.Uint64, *array.Boolean:
+		return a.GetOneForMarshal(i)
 	}
 	return c.ValueStr(i)
 }
