@@ -131,7 +131,7 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 		if isMV[t.Name] {
 			continue // its view is the materialized view's, below
 		}
-		body, _, err := q.st.TableSQL(db, t.Name)
+		body, err := q.st.TableSQL(db, t.Name)
 		if err != nil {
 			return err
 		}

@@ -222,7 +222,7 @@ func (q *Engine) mvViewSQL(s *mvState) (string, error) {
 	}
 	parts := []string{"SELECT " + strings.Join(cols, ", ") + " FROM (" + live + ")"}
 	if t, err := q.st.Catalog().Table(s.db, s.def.Name); err == nil {
-		stored, _, err := q.st.TableSQL(s.db, s.def.Name)
+		stored, err := q.st.TableSQL(s.db, s.def.Name)
 		if err != nil {
 			return "", err
 		}

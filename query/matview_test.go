@@ -152,7 +152,7 @@ func TestMatView_EqualsDefiningQuery_ThroughLateWritesChainsAndRestart(t *testin
 
 func mustTableSQL(t *testing.T, st *storage.Engine, table string) string {
 	t.Helper()
-	s, _, err := st.TableSQL("default", table)
+	s, err := st.TableSQL("default", table)
 	require.NoError(t, err)
 	return s
 }

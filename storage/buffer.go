@@ -48,8 +48,6 @@ type tableState struct {
 	// collision or a widened range can only make a range dirty needlessly,
 	// never miss a duplicate.
 	series map[uint64]*spans
-	// version changes whenever the SQL that reads this table changes.
-	version uint64
 	// lastCache is the last value cache, made on first use.
 	lastCache *lastCache
 }
@@ -304,7 +302,6 @@ func (e *Engine) bufferBatch(ctx context.Context, schema *catalog.Table, firstSe
 		}
 		ts.gens = append(ts.gens, g)
 		ts.active = g
-		ts.version++
 		e.sqlEpoch.Add(1)
 	}
 	var h maphash.Hash
@@ -332,7 +329,6 @@ func (e *Engine) bufferBatch(ctx context.Context, schema *catalog.Table, firstSe
 		if !sp.contains(t) {
 			sp.add(t, t, seriesSpans)
 		} else if d.dirty.add(t, t, dirtySpans) {
-			ts.version++
 			e.sqlEpoch.Add(1)
 		}
 	}

@@ -80,7 +80,6 @@ func (e *Engine) applyDelete(ctx context.Context, db, table, pred string) (int64
 	ts.mu.Lock()
 	gens := append([]*gen(nil), ts.gens...)
 	ts.lastCache = nil // refilled on next use
-	ts.version++
 	e.sqlEpoch.Add(1)
 	ts.mu.Unlock()
 	for _, g := range gens {

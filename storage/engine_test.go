@@ -62,7 +62,7 @@ type result struct {
 
 func readAll(t *testing.T, e *Engine) []result {
 	t.Helper()
-	q, _, err := e.TableSQL(catalog.DefaultDatabase, "m")
+	q, err := e.TableSQL(catalog.DefaultDatabase, "m")
 	require.NoError(t, err)
 	rows, err := e.DB().Query("SELECT host, f, g, epoch_ns(time) FROM (" + q + ") ORDER BY host, time")
 	require.NoError(t, err)

@@ -118,7 +118,6 @@ func (e *Engine) persist(ctx context.Context) error {
 	for ts, gens := range frozen {
 		ts.mu.Lock()
 		ts.gens = ts.gens[len(gens):]
-		ts.version++
 		ts.mu.Unlock()
 		for _, g := range gens {
 			rows += g.rows

@@ -98,7 +98,7 @@ func TestEngine_OutOfOrderWritersStayClean(t *testing.T) {
 	close(next)
 	wg.Wait()
 
-	q, _, err := e.TableSQL(catalog.DefaultDatabase, "m")
+	q, err := e.TableSQL(catalog.DefaultDatabase, "m")
 	require.NoError(t, err)
 	require.NotContains(t, q, "GROUP BY", "nothing was written twice")
 	got := readAll(t, e)
@@ -123,7 +123,7 @@ func TestEngine_DuplicateDirtiesOnlyItsTime(t *testing.T) {
 	write(t, e, mem, rows...)
 	dupAt := day0 + 40*1e9
 	write(t, e, mem, row{"a", fp(-1), nil, dupAt})
-	q, _, err := e.TableSQL(catalog.DefaultDatabase, "m")
+	q, err := e.TableSQL(catalog.DefaultDatabase, "m")
 	require.NoError(t, err)
 	require.Equal(t, []string{"1767225640000000000 1767225640000000000"}, dirtyRanges(q), q)
 	got := readAll(t, e)
@@ -136,12 +136,12 @@ func TestEngine_DuplicateDirtiesOnlyItsTime(t *testing.T) {
 	require.NoError(t, e.Close())
 	e = open(t, dir)
 	defer e.Close()
-	q, _, err = e.TableSQL(catalog.DefaultDatabase, "m")
+	q, err = e.TableSQL(catalog.DefaultDatabase, "m")
 	require.NoError(t, err)
 	require.NotContains(t, q, "GROUP BY")
 	lateAt := day0 + 7*1e9
 	write(t, e, mem, row{"b", nil, ip(99), lateAt})
-	q, _, err = e.TableSQL(catalog.DefaultDatabase, "m")
+	q, err = e.TableSQL(catalog.DefaultDatabase, "m")
 	require.NoError(t, err)
 	require.Equal(t, []string{"1767225607000000000 1767225607000000000"}, dirtyRanges(q), q)
 	got = readAll(t, e)
@@ -161,7 +161,7 @@ func TestEngine_DuplicateDirtiesOnlyItsTime(t *testing.T) {
 
 	// A new point in a gap of a persisted series is no duplicate at all.
 	write(t, e, mem, row{"c", fp(5), nil, lateAt})
-	q2, _, err := e.TableSQL(catalog.DefaultDatabase, "m")
+	q2, err := e.TableSQL(catalog.DefaultDatabase, "m")
 	require.NoError(t, err)
 	require.Equal(t, []string{"1767225607000000000 1767225607000000000"}, dirtyRanges(q2), q2)
 }

@@ -24,10 +24,10 @@ type source struct {
 // time) identifies a row and, per field, the non-null value of the latest
 // write wins. Only rows in the time ranges where a write may have landed on
 // an earlier row (tableState.series) pay for the dedup.
-// The version changes whenever the SQL would; callers cache on it.
-func (e *Engine) TableSQL(db, table string) (string, uint64, error) {
-	sql, ver, _, err := e.tableSQL(db, table, nil)
-	return sql, ver, err
+// SQLEpoch says when it may have changed.
+func (e *Engine) TableSQL(db, table string) (string, error) {
+	sql, _, err := e.tableSQL(db, table, nil)
+	return sql, err
 }
 
 // TimeRange is an inclusive range of times, in nanoseconds since the Unix
@@ -41,14 +41,13 @@ type TimeRange struct{ Min, Max int64 }
 // are read whole, undeduplicated outside r); the caller filters. pruned says
 // whether anything was left out (the SQL differs from TableSQL's).
 func (e *Engine) TableSQLRange(db, table string, r TimeRange) (sql string, pruned bool, err error) {
-	sql, _, pruned, err = e.tableSQL(db, table, &r)
-	return sql, pruned, err
+	return e.tableSQL(db, table, &r)
 }
 
-func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool, error) {
+func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, bool, error) {
 	schema, err := e.cat.Table(db, table)
 	if err != nil {
-		return "", 0, false, err
+		return "", false, err
 	}
 	ts := e.tableState(db, table)
 	e.mu.Lock()
@@ -146,13 +145,13 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 		parts = append(parts, dedupSQL(schema, unionSQL(schema, dirtySrc)))
 	}
 	if len(parts) == 0 {
-		return emptySQL(schema), e.viewVersion(ts), pruned, nil
+		return emptySQL(schema), pruned, nil
 	}
 	sql := strings.Join(parts, "\nUNION ALL\n")
 	if cutoff != math.MinInt64 {
 		sql = fmt.Sprintf("SELECT * FROM (%s) WHERE %s >= make_timestamp_ns(%d)", sql, timeIdent, cutoff)
 	}
-	return sql, e.viewVersion(ts), pruned, nil
+	return sql, pruned, nil
 }
 
 // SQLEpoch changes whenever the SQL TableSQL returns for any table may
@@ -160,12 +159,6 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, uint64, bool,
 // retention cutoff moving with the clock (one-second steps): a caller that
 // saw the same three can reuse the SQL it built.
 func (e *Engine) SQLEpoch() uint64 { return e.sqlEpoch.Load() }
-
-// viewVersion combines the table's buffer version with the manifest's file
-// id counter, which moves whenever a persist changes the file set.
-func (e *Engine) viewVersion(ts *tableState) uint64 {
-	return ts.version<<32 ^ e.manifest.NextFileID ^ uint64(e.hotLoads+e.hotEvictions)<<48
-}
 
 func (e *Engine) fileSource(files []ParquetFile) source {
 	paths := make([]string, len(files))
