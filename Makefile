@@ -12,10 +12,16 @@ MVN_QUIET := -B -ntp -Dstyle.color=never -Dorg.slf4j.simpleLogger.defaultLogLeve
 DATA_DIR  ?= $(or $(FLETCH_DATA_DIR),./fletch-data)
 ADDR      ?= $(or $(FLETCH_ADDR),127.0.0.1:8181)
 
-.PHONY: build run test test-go test-e2e test-grafana test-java test-fresh-clone fuzz bench bench-e2e loadtest fmt vet clean
+.PHONY: build ui run test test-go test-e2e test-grafana test-java test-fresh-clone fuzz bench bench-e2e loadtest fmt vet clean
 
 build:
 	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/fletch
+
+# The web console's bundle (console/dist, embedded in the binary and committed, so `make
+# build` needs no Node): npm ci with the locked packages, then esbuild. The e2e suite fails
+# when the committed bundle is not what this builds.
+ui:
+	cd console && npm ci --no-audit --no-fund && npm run build
 
 # Loopback only and without auth: a development server, not a deployment.
 run: build

@@ -49,8 +49,15 @@ func (s *Server) verify(token string) (auth.Principal, error) {
 	return s.opts.Tokens.Verify(token)
 }
 
-// openPaths need no token: load balancers and clients probe them.
-var openPaths = map[string]bool{"/health": true, "/ping": true}
+// openPaths need no token: load balancers and clients probe them, and
+// browsers load the web console's page (which then asks for a token).
+var openPaths = map[string]bool{"/health": true, "/ping": true, "/": true}
+
+// isOpenPath reports whether path needs no token: openPaths and the web
+// console's static assets under /console/.
+func isOpenPath(path string) bool {
+	return openPaths[path] || strings.HasPrefix(path, "/console/")
+}
 
 // tokenParamPaths are the InfluxDB v1 endpoints that may carry the token
 // as the query parameter p (the v1 password).
@@ -61,7 +68,7 @@ var tokenParamPaths = map[string]bool{"/write": true, "/query": true}
 // credentials are missing or wrong.
 func (s *Server) authHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if openPaths[r.URL.Path] {
+		if isOpenPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fletchdb/fletch/auth"
+	"github.com/fletchdb/fletch/console"
 	"github.com/fletchdb/fletch/ingest/lineprotocol"
 	"github.com/fletchdb/fletch/internal/metrics"
 	"github.com/fletchdb/fletch/storage"
@@ -83,6 +84,14 @@ func (s *Server) routes() http.Handler {
 			defPrecision: lineprotocol.PrecisionNanosecond,
 		})
 	})
+	if !s.opts.WithoutConsole {
+		if c, err := console.Load(); err != nil {
+			s.log.Warn("web console not served", "err", err)
+		} else {
+			mux.HandleFunc("GET /{$}", c.Page)
+			mux.HandleFunc("GET /console/{name}", c.Asset)
+		}
+	}
 	return mux
 }
 

@@ -53,6 +53,9 @@ type Options struct {
 	// waits for its DoGet before it is released (held.go). Zero means
 	// DefaultResultHoldTTL (30 s).
 	ResultHoldTTL time.Duration
+	// WithoutConsole stops serving the web console (GET / and
+	// /console/...); its API calls work either way.
+	WithoutConsole bool
 }
 
 // DefaultMaxLineBytes is the default Options.MaxLineBytes: 1 MiB, far

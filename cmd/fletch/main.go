@@ -83,6 +83,7 @@ func serveCmd() *cobra.Command {
 		maxBody                      int64
 		maxLine                      int
 		withoutAuth                  bool
+		withoutConsole               bool
 		tlsCert, tlsKey              string
 		compactMinFiles              int
 		bufferHard                   int64
@@ -115,7 +116,7 @@ func serveCmd() *cobra.Command {
 			opts.Limits.MaxColumnsPerTable = maxCols
 			opts.Limits.MaxTablesPerDatabase = maxTables
 			opts.NoCompaction = noCompaction
-			srvOpts := server.Options{MaxRequestBytes: maxBody, MaxLineBytes: maxLine, Logger: log, WithoutAuth: withoutAuth, ResultHoldTTL: resultHold}
+			srvOpts := server.Options{MaxRequestBytes: maxBody, MaxLineBytes: maxLine, Logger: log, WithoutAuth: withoutAuth, ResultHoldTTL: resultHold, WithoutConsole: withoutConsole}
 			if (tlsCert == "") != (tlsKey == "") {
 				return fmt.Errorf("--tls-cert and --tls-key go together: give both (PEM certificate chain and its key) or neither")
 			}
@@ -146,6 +147,7 @@ func serveCmd() *cobra.Command {
 	f.IntVar(&maxLine, "max-line-bytes", server.DefaultMaxLineBytes, "longest line-protocol line accepted; longer lines are rejected with their line number (-1: no limit)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&withoutAuth, "without-auth", false, "accept requests without a token (auth is on by default)")
+	f.BoolVar(&withoutConsole, "without-console", false, "do not serve the web console at / (its page and assets; the API stays)")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS and gRPC over TLS (needs --tls-key)")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.IntVar(&compactMinFiles, "compact-min-files", 8, "merge the newest run of a day's Parquet files (each no bigger than the newer ones together) once it has this many files; a closed day is merged whole at two")
