@@ -89,11 +89,8 @@ async function loadSchema() {
       (groups[t.kind] || groups.table).push({ name: t.table_name, tags, fields });
     }
     for (const v of views.rows) {
-      const name = v.view_name || v.name || v.table_name;
-      if (name) {
-        groups.view.push({ name, tags: null, fields: null });
-        completion[name] = [];
-      }
+      groups.view.push({ name: v.name, tags: null, fields: null });
+      completion[v.name] = [];
     }
     editor.setSchema(completion);
     const sections = [];
