@@ -108,6 +108,12 @@ func (e *Engine) tableState(db, table string) *tableState {
 // set. Finally the rows are added to the buffer, so a query issued after
 // Write returns sees them. The caller keeps ownership of the records.
 func (e *Engine) Write(ctx context.Context, db string, batches []TableBatch, noSync bool) error {
+	return e.write(ctx, db, batches, noSync, "", nil)
+}
+
+// write is Write; with offsets set the WAL record is a subscription write
+// that also carries them (WriteSubscribed).
+func (e *Engine) write(ctx context.Context, db string, batches []TableBatch, noSync bool, subKey string, offsets Offsets) error {
 	if db == "" {
 		db = catalog.DefaultDatabase
 	}
@@ -121,7 +127,7 @@ func (e *Engine) Write(ctx context.Context, db string, batches []TableBatch, noS
 			return err
 		}
 	}
-	if total == 0 {
+	if total == 0 && offsets == nil {
 		return nil
 	}
 	if total > MaxRowsPerWrite {
@@ -130,9 +136,15 @@ func (e *Engine) Write(ctx context.Context, db string, batches []TableBatch, noS
 	if err := e.waitForRoom(ctx); err != nil {
 		return err
 	}
-	payload, err := encodeWriteRecord(db, batches)
-	if err != nil {
-		return err
+	var payload []byte
+	if total > 0 {
+		var err error
+		if payload, err = encodeWriteRecord(db, batches); err != nil {
+			return err
+		}
+	}
+	if offsets != nil {
+		payload = encodeSubWriteRecord(subKey, offsets, payload)
 	}
 	e.rotateMu.RLock()
 	defer e.rotateMu.RUnlock()
@@ -140,7 +152,15 @@ func (e *Engine) Write(ctx context.Context, db string, batches []TableBatch, noS
 	if err != nil {
 		return err
 	}
-	return e.applyRecord(ctx, db, seq, batches, false)
+	if total > 0 {
+		if err := e.applyRecord(ctx, db, seq, batches, false); err != nil {
+			return err
+		}
+	}
+	if offsets != nil {
+		e.setOffsets(subKey, offsets)
+	}
+	return nil
 }
 
 // ErrOutOfSpace marks a write refused because the data directory's

@@ -136,6 +136,12 @@ type Engine struct {
 	connector *duckdb.Connector
 	db        *sql.DB
 
+	// subOffsets holds, per subscription key, the Kafka offsets its stored
+	// records reached (storage/subscription.go); the manifest keeps them
+	// as of PersistedSeq, the WAL's subscription writes after it.
+	subMu      sync.Mutex
+	subOffsets map[string]Offsets
+
 	// rotateMu is held shared by each write from its WAL append to the end of
 	// its buffer insert, and exclusively by a snapshot while it cuts the WAL
 	// and freezes the buffers, so every record up to the cut is frozen.
@@ -233,6 +239,9 @@ func Open(opts Options) (*Engine, error) {
 	if e.manifest, err = loadManifest(opts.DataDir); err != nil {
 		return nil, err
 	}
+	for k, o := range e.manifest.SubscriptionOffsets {
+		e.setOffsets(k, o)
+	}
 	err = removeOrphans(opts.DataDir, e.manifest, func(p string) {
 		e.log.Warn("removing file not in manifest", "path", p)
 	})
@@ -327,9 +336,25 @@ func (e *Engine) replay() error {
 			records++
 			return e.applyDrop(context.Background(), db, table)
 		}
+		var subKey string
+		var offsets Offsets
+		if len(payload) > 0 && payload[0] == subWriteRecordVersion {
+			var err error
+			if subKey, offsets, payload, err = decodeSubWriteRecord(payload); err != nil {
+				return fmt.Errorf("replay WAL record %d: %w", seq, err)
+			}
+			if len(payload) == 0 {
+				records++
+				e.setOffsets(subKey, offsets)
+				return nil
+			}
+		}
 		db, batches, err := decodeWriteRecord(payload, e.mem)
 		if err != nil {
 			return fmt.Errorf("replay WAL record %d: %w", seq, err)
+		}
+		if offsets != nil {
+			defer e.setOffsets(subKey, offsets)
 		}
 		defer releaseBatches(batches)
 		if err := e.applyRecord(context.Background(), db, seq, batches, true); err != nil {

@@ -38,6 +38,9 @@ type Manifest struct {
 	// replay starts after it.
 	PersistedSeq uint64        `json:"persisted_seq"`
 	Files        []ParquetFile `json:"files"`
+	// SubscriptionOffsets are the Kafka offsets each subscription's records
+	// through PersistedSeq reached (key: catalog.Subscription.Key).
+	SubscriptionOffsets map[string]Offsets `json:"subscription_offsets,omitempty"`
 }
 
 func loadManifest(root string) (*Manifest, error) {

@@ -57,6 +57,9 @@ func (e *Engine) persist(ctx context.Context) error {
 		return nil
 	}
 	lastSeq, err := e.wal.Rotate()
+	// Writes are held (rotateMu), so these are the offsets of exactly the
+	// records through lastSeq.
+	offsets := e.snapshotOffsets()
 	frozenBytes, frozenOldest := e.bufferedBytes.Swap(0), e.oldestBuffered.Swap(0)
 	e.rotateMu.Unlock()
 	// unfreeze puts the frozen rows back into the buffer's accounting when
@@ -104,6 +107,7 @@ func (e *Engine) persist(ctx context.Context) error {
 	next = next.withoutIDs(obsolete)
 	next.Files = append(next.Files, written...)
 	next.PersistedSeq = lastSeq
+	next.SubscriptionOffsets = offsets
 	if err := next.save(e.opts.DataDir); err != nil {
 		return fail(err)
 	}
