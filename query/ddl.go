@@ -26,6 +26,11 @@ import (
 //	DELETE FROM [db.]table [WHERE <predicate over tags and time>]
 //	ALTER {DATABASE|TABLE|MATERIALIZED VIEW} name SET (retention = '7d')
 //	CREATE MATERIALIZED VIEW name WITH (retention = '90d') AS ...
+//	CREATE SUBSCRIPTION [IF NOT EXISTS] [db.]name FROM KAFKA 'host:port[,...]'
+//	    TOPIC 'topic' FORMAT {line_protocol | json} [INTO TABLE t]
+//	    [WITH (time_field = 'ts', time_unit = 'ms', tags = 'a,b',
+//	           group = 'id', start = 'earliest' | 'latest')]
+//	DROP SUBSCRIPTION [IF EXISTS] [db.]name
 
 type ddlKind int
 
@@ -39,6 +44,8 @@ const (
 	ddlAlterTable
 	ddlCreateDatabase
 	ddlDelete
+	ddlCreateSubscription
+	ddlDropSubscription
 )
 
 // tag names a statement kind as its command tag (PostgreSQL's term): what
@@ -49,6 +56,7 @@ func (k ddlKind) tag() string {
 		ddlCreateMatView: "CREATE MATERIALIZED VIEW", ddlDropMatView: "DROP MATERIALIZED VIEW",
 		ddlAlterDatabase: "ALTER DATABASE", ddlAlterTable: "ALTER TABLE",
 		ddlCreateDatabase: "CREATE DATABASE", ddlDelete: "DELETE",
+		ddlCreateSubscription: "CREATE SUBSCRIPTION", ddlDropSubscription: "DROP SUBSCRIPTION",
 	}[k]
 }
 
@@ -61,6 +69,8 @@ type ddl struct {
 	body     string // the SELECT of CREATE VIEW
 	// retention is the period of WITH/SET (retention = '...'), if given.
 	retention *time.Duration
+	// sub is what CREATE SUBSCRIPTION says (its options in sub's fields).
+	sub catalog.Subscription
 }
 
 // parseDDL recognizes a statement Fletch applies itself. ok is false for
@@ -104,6 +114,13 @@ func parseDDL(stmt string) (d ddl, ok bool, err error) {
 				return d, true, fmt.Errorf("%w: unexpected %q after CREATE DATABASE %s", ErrInvalid, rest, d.name)
 			}
 			return d, true, nil
+		}
+		if s.keyword("SUBSCRIPTION") {
+			if d.replace {
+				return d, true, fmt.Errorf("%w: CREATE OR REPLACE SUBSCRIPTION is not supported; DROP it first", ErrInvalid)
+			}
+			d.kind = ddlCreateSubscription
+			return d, true, s.subscription(&d)
 		}
 		d.kind = ddlCreateView
 		if s.keyword("MATERIALIZED") {
@@ -201,6 +218,8 @@ func parseDDL(stmt string) (d ddl, ok bool, err error) {
 			d.kind = ddlDropView
 		case s.keyword("TABLE"):
 			d.kind = ddlDropTable
+		case s.keyword("SUBSCRIPTION"):
+			d.kind = ddlDropSubscription
 		default:
 			return d, false, nil
 		}
@@ -220,6 +239,84 @@ func parseDDL(stmt string) (d ddl, ok bool, err error) {
 		return d, true, nil
 	}
 	return d, false, nil
+}
+
+// subscription reads the rest of CREATE SUBSCRIPTION.
+func (s *scanner) subscription(d *ddl) error {
+	if s.keyword("IF") {
+		if !s.keyword("NOT") || !s.keyword("EXISTS") {
+			return fmt.Errorf("%w: expected IF NOT EXISTS", ErrInvalid)
+		}
+		d.ifExists = true
+	}
+	if err := s.qualifiedName(d); err != nil {
+		return err
+	}
+	sub := &d.sub
+	sub.Name = d.name
+	if !s.keyword("FROM") || !s.keyword("KAFKA") {
+		return fmt.Errorf("%w: expected FROM KAFKA 'host:port' after CREATE SUBSCRIPTION %s", ErrInvalid, d.name)
+	}
+	s.skip()
+	brokers, ok := s.stringLiteral()
+	if !ok {
+		return fmt.Errorf("%w: FROM KAFKA takes the brokers quoted: 'host:port[,host:port...]'", ErrInvalid)
+	}
+	for _, b := range strings.Split(brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			sub.Brokers = append(sub.Brokers, b)
+		}
+	}
+	if len(sub.Brokers) == 0 {
+		return fmt.Errorf("%w: FROM KAFKA names no broker", ErrInvalid)
+	}
+	if !s.keyword("TOPIC") {
+		return fmt.Errorf("%w: expected TOPIC 'name' after FROM KAFKA", ErrInvalid)
+	}
+	s.skip()
+	if sub.Topic, ok = s.stringLiteral(); !ok || sub.Topic == "" {
+		return fmt.Errorf("%w: TOPIC takes the topic quoted: 'name'", ErrInvalid)
+	}
+	if !s.keyword("FORMAT") {
+		return fmt.Errorf("%w: expected FORMAT line_protocol or FORMAT json after TOPIC", ErrInvalid)
+	}
+	switch {
+	case s.keyword("LINE_PROTOCOL"):
+		sub.Format = "line_protocol"
+	case s.keyword("JSON"):
+		sub.Format = "json"
+	default:
+		return fmt.Errorf("%w: FORMAT is line_protocol or json", ErrInvalid)
+	}
+	if s.keyword("INTO") {
+		if !s.keyword("TABLE") {
+			return fmt.Errorf("%w: expected TABLE after INTO", ErrInvalid)
+		}
+		var t ddl
+		if err := s.qualifiedName(&t); err != nil {
+			return err
+		}
+		if t.schema != "" {
+			return fmt.Errorf("%w: INTO TABLE names a table of the subscription's database: no database part", ErrInvalid)
+		}
+		sub.Table = t.name
+	}
+	if s.keyword("WITH") {
+		if err := s.options(d); err != nil {
+			return err
+		}
+	}
+	s.skip()
+	if rest := strings.TrimRight(s.src[s.pos:], "; \t\r\n"); rest != "" {
+		return fmt.Errorf("%w: unexpected %q after CREATE SUBSCRIPTION %s", ErrInvalid, clip(rest), d.name)
+	}
+	if sub.Format == "json" && sub.Table == "" {
+		return fmt.Errorf("%w: FORMAT json needs INTO TABLE name (line protocol names its tables itself)", ErrInvalid)
+	}
+	if sub.Format == "line_protocol" && (sub.TimeField != "" || sub.TimeUnit != "" || len(sub.Tags) > 0) {
+		return fmt.Errorf("%w: time_field, time_unit and tags map JSON messages; line protocol carries its own", ErrInvalid)
+	}
+	return nil
 }
 
 type scanner struct {
@@ -292,8 +389,12 @@ func (s *scanner) options(d *ddl) error {
 		if !ok {
 			return fmt.Errorf("%w: option %s takes a quoted value, e.g. '90d'", ErrInvalid, key)
 		}
-		switch strings.ToLower(key) {
-		case "retention":
+		switch k := strings.ToLower(key); {
+		case d.kind == ddlCreateSubscription:
+			if err := subscriptionOption(&d.sub, k, val); err != nil {
+				return err
+			}
+		case k == "retention":
 			p, err := catalog.ParseRetention(val)
 			if err != nil {
 				return err
@@ -313,6 +414,37 @@ func (s *scanner) options(d *ddl) error {
 		}
 		return fmt.Errorf("%w: expected , or ) in the options", ErrInvalid)
 	}
+}
+
+// subscriptionOption sets one WITH option of CREATE SUBSCRIPTION.
+func subscriptionOption(sub *catalog.Subscription, key, val string) error {
+	switch key {
+	case "time_field":
+		sub.TimeField = val
+	case "time_unit":
+		switch val {
+		case "s", "ms", "us", "ns":
+			sub.TimeUnit = val
+		default:
+			return fmt.Errorf("%w: time_unit is s, ms, us or ns, not %q", ErrInvalid, val)
+		}
+	case "tags":
+		for _, t := range strings.Split(val, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				sub.Tags = append(sub.Tags, t)
+			}
+		}
+	case "group":
+		sub.Group = val
+	case "start":
+		if val != "earliest" && val != "latest" {
+			return fmt.Errorf("%w: start is 'earliest' or 'latest', not %q", ErrInvalid, val)
+		}
+		sub.Start = val
+	default:
+		return fmt.Errorf("%w: unknown subscription option %q (time_field, time_unit, tags, group, start)", ErrInvalid, key)
+	}
+	return nil
 }
 
 // stringLiteral reads a 'quoted' SQL string.
@@ -387,7 +519,7 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		return 0, err
 	}
 	if !ok {
-		return 0, fmt.Errorf("%w: only DELETE, CREATE [OR REPLACE] VIEW, CREATE MATERIALIZED VIEW, CREATE DATABASE, ALTER ... SET (retention = ...), DROP [MATERIALIZED] VIEW and DROP TABLE change data or schema here; send queries as queries", ErrNotAllowed)
+		return 0, fmt.Errorf("%w: only DELETE, CREATE [OR REPLACE] VIEW, CREATE MATERIALIZED VIEW, CREATE DATABASE, CREATE SUBSCRIPTION, ALTER ... SET (retention = ...), DROP [MATERIALIZED] VIEW, DROP SUBSCRIPTION and DROP TABLE change data or schema here; send queries as queries", ErrNotAllowed)
 	}
 	if d.schema != "" {
 		db = d.schema
@@ -437,8 +569,45 @@ func (q *Engine) Exec(ctx context.Context, db, stmt string) (int64, error) {
 		return 0, q.refresh(ctx, db)
 	case ddlDropMatView:
 		return 0, q.dropMatView(ctx, db, d)
+	case ddlCreateSubscription:
+		return 0, q.createSubscription(db, d)
+	case ddlDropSubscription:
+		err := q.st.Catalog().DropSubscription(db, d.name)
+		if d.ifExists && errors.Is(err, catalog.ErrNotFound) {
+			return 0, nil
+		}
+		return 0, err
 	}
 	return 0, fmt.Errorf("%w: unsupported statement", ErrNotAllowed)
+}
+
+// createSubscription records a subscription; ingest/kafka's manager starts
+// consuming it within a second.
+func (q *Engine) createSubscription(db string, d ddl) error {
+	if _, err := q.st.Catalog().Tables(db); err != nil {
+		if err := q.st.Catalog().CreateDatabase(db); err != nil {
+			return err
+		}
+	}
+	sub := d.sub
+	if sub.Group == "" {
+		sub.Group = "fletch-" + db + "-" + sub.Name
+	}
+	if sub.Start == "" {
+		sub.Start = "earliest"
+	}
+	if sub.Format == "json" && sub.TimeUnit == "" {
+		sub.TimeUnit = "ms"
+	}
+	if sub.Format == "json" && sub.TimeField == "" {
+		sub.TimeField = "time"
+	}
+	sub.Created = time.Now().UnixNano()
+	err := q.st.Catalog().PutSubscription(db, sub)
+	if d.ifExists && errors.Is(err, catalog.ErrExists) {
+		return nil
+	}
+	return err
 }
 
 // errUnsupported marks a statement Fletch recognizes but does not offer yet.

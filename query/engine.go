@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -37,6 +38,8 @@ type Engine struct {
 	db  *sql.DB
 	mem memory.Allocator
 	log *slog.Logger
+	// subStatus reports running subscriptions (SetSubscriptionStatus).
+	subStatus atomic.Pointer[func() []SubscriptionStatus]
 	// noPrune turns time-range pruning off (benchmarks compare).
 	noPrune bool
 

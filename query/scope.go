@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fletchdb/fletch/storage"
 )
@@ -141,6 +142,7 @@ func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) 
 		"problems":           q.problemsValues,
 		"databases":          q.databasesValues,
 		"views":              q.viewsValues,
+		"subscriptions":      q.subscriptionsValues,
 	}
 	return spliceTableRefs(ctx, c, query, func(ref baseTable) ([]string, string, bool) {
 		rowsSQL := tables[strings.ToLower(ref.table)]
@@ -171,6 +173,61 @@ func (q *Engine) matViewsValues(ctx context.Context) string {
 			nullOr(s.lastRefresh.IsZero(), fmt.Sprintf("make_timestamp_ns(%d)", s.lastRefresh.UnixNano()), "TIMESTAMP_NS"),
 			nullOr(s.lastErr == "", storage.QuoteLiteral(s.lastErr), "VARCHAR"),
 			fmt.Sprintf("%d::BIGINT", s.rows),
+		})
+	}
+	return valuesSQL(cols, types, rows)
+}
+
+// SubscriptionStatus is one row of system.subscriptions (see
+// ingest/kafka's Status for what each field means).
+type SubscriptionStatus struct {
+	Database, Name, Topic, Format, Table, Brokers string
+	State                                         string
+	Partitions                                    int
+	Lag                                           int64
+	Messages, Rows, DeadLetters                   int64
+	Rate                                          float64
+	LastError                                     string
+	LastMessage                                   time.Time
+}
+
+// SetSubscriptionStatus installs what system.subscriptions reads: the
+// running subscriptions' state. Without it the table lists the catalog's
+// subscriptions as "stopped".
+func (q *Engine) SetSubscriptionStatus(fn func() []SubscriptionStatus) {
+	q.subStatus.Store(&fn)
+}
+
+func (q *Engine) subscriptionsValues(ctx context.Context) string {
+	cols := []string{"database", "name", "topic", "format", "table_name", "brokers", "state", "partitions", "lag",
+		"messages", "rows_written", "dead_letters", "messages_per_second", "last_message", "last_error"}
+	types := []string{"VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT",
+		"BIGINT", "BIGINT", "BIGINT", "DOUBLE", "TIMESTAMP_NS", "VARCHAR"}
+	running := map[string]SubscriptionStatus{}
+	if fn := q.subStatus.Load(); fn != nil {
+		for _, s := range (*fn)() {
+			running[s.Database+"\x00"+s.Name] = s
+		}
+	}
+	var rows [][]string
+	for _, c := range q.st.Catalog().Subscriptions() {
+		if !visible(ctx, c.DB) {
+			continue
+		}
+		s, ok := running[c.DB+"\x00"+c.Name]
+		if !ok {
+			s = SubscriptionStatus{Database: c.DB, Name: c.Name, Topic: c.Topic, Format: c.Format, Table: c.Table,
+				Brokers: strings.Join(c.Brokers, ","), State: "stopped", Lag: -1}
+		}
+		rows = append(rows, []string{
+			storage.QuoteLiteral(s.Database), storage.QuoteLiteral(s.Name), storage.QuoteLiteral(s.Topic),
+			storage.QuoteLiteral(s.Format), nullOr(s.Table == "", storage.QuoteLiteral(s.Table), "VARCHAR"),
+			storage.QuoteLiteral(s.Brokers), storage.QuoteLiteral(s.State),
+			fmt.Sprintf("%d::BIGINT", s.Partitions), nullOr(s.Lag < 0, fmt.Sprintf("%d::BIGINT", s.Lag), "BIGINT"),
+			fmt.Sprintf("%d::BIGINT", s.Messages), fmt.Sprintf("%d::BIGINT", s.Rows), fmt.Sprintf("%d::BIGINT", s.DeadLetters),
+			fmt.Sprintf("%g::DOUBLE", s.Rate),
+			nullOr(s.LastMessage.IsZero(), fmt.Sprintf("make_timestamp_ns(%d)", s.LastMessage.UnixNano()), "TIMESTAMP_NS"),
+			nullOr(s.LastError == "", storage.QuoteLiteral(s.LastError), "VARCHAR"),
 		})
 	}
 	return valuesSQL(cols, types, rows)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fletchdb/fletch/ingest/kafka"
 	"github.com/fletchdb/fletch/internal/reqid"
 	"github.com/fletchdb/fletch/query"
 	"github.com/fletchdb/fletch/server"
@@ -185,6 +186,8 @@ func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts serv
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	q.StartMaterializer(time.Second)
+	subs := kafka.Start(st, log)
+	q.SetSubscriptionStatus(subs.Statuses)
 	srv := server.New(st, q, srvOpts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
@@ -204,6 +207,7 @@ func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts serv
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv.Shutdown(ctx)
+	subs.Close()
 	q.Close()
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("close storage: %w", err)

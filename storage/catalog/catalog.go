@@ -133,6 +133,8 @@ type Database struct {
 	// MatViews are materialized views; each stores its rows in the table
 	// of the same name.
 	MatViews map[string]*MatView `json:"materialized_views,omitempty"`
+	// Subscriptions are Kafka topics the server consumes into the database.
+	Subscriptions map[string]*Subscription `json:"subscriptions,omitempty"`
 }
 
 // Catalog is the set of databases. It is safe for concurrent use; every
