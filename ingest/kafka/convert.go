@@ -36,7 +36,8 @@ type deadLetter struct {
 // body is the line protocol of a poll's messages, and which message each
 // line came from.
 type body struct {
-	lp []byte
+	lp    []byte
+	lines int // newlines in lp
 	// firstLine[i] is the 1-based number of the first line of recs[i].
 	firstLine []int
 	recs      []*kgo.Record
@@ -54,13 +55,14 @@ func (b *body) recordOfLine(line int) *kgo.Record {
 
 // add appends one message's line protocol (ending it with a newline).
 func (b *body) add(rec *kgo.Record, text []byte) {
-	line := 1 + bytes.Count(b.lp, []byte{'\n'})
-	b.firstLine = append(b.firstLine, line)
+	b.firstLine = append(b.firstLine, b.lines+1)
 	b.recs = append(b.recs, rec)
+	start := len(b.lp)
 	b.lp = append(b.lp, text...)
 	if len(text) == 0 || text[len(text)-1] != '\n' {
 		b.lp = append(b.lp, '\n')
 	}
+	b.lines += bytes.Count(b.lp[start:], []byte{'\n'})
 }
 
 // jsonLine turns one JSON object into a line of line protocol for table:

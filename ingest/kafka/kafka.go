@@ -20,12 +20,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fletchdb/fletch/ingest/lineprotocol"
@@ -232,6 +234,11 @@ func (r *runner) consume(ctx context.Context) error {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(r.sub.Brokers...),
 		kgo.ConsumerGroup(r.sub.Group),
+		// A static member: after a crash the restarted server takes its
+		// partitions back at once instead of waiting out the dead member's
+		// session.
+		kgo.InstanceID(r.instanceID()),
+		kgo.SessionTimeout(10*time.Second),
 		kgo.ConsumeTopics(r.sub.Topic),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
@@ -250,6 +257,9 @@ func (r *runner) consume(ctx context.Context) error {
 		cl.AllowRebalance()
 		cl.Close()
 	}()
+	ends, stopEnds := context.WithCancel(ctx)
+	defer stopEnds()
+	go r.watchEnds(ends, kadm.NewClient(cl))
 	for {
 		fetches := cl.PollRecords(ctx, PollRecords)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
@@ -263,7 +273,7 @@ func (r *runner) consume(ctx context.Context) error {
 		})
 		r.mu.Lock()
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if p.HighWatermark >= 0 {
+			if p.HighWatermark > r.hwm[p.Partition] {
 				r.hwm[p.Partition] = p.HighWatermark
 			}
 		})
@@ -293,12 +303,45 @@ func (r *runner) currentState() string {
 	return r.state
 }
 
+// watchEnds reads the topic's end offsets every 2 s, so the lag stays
+// known while nothing arrives (a poll returns only with messages).
+func (r *runner) watchEnds(ctx context.Context, adm *kadm.Client) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if ends, err := adm.ListEndOffsets(ctx, r.sub.Topic); err == nil {
+			r.mu.Lock()
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil && o.Offset > r.hwm[o.Partition] {
+					r.hwm[o.Partition] = o.Offset
+				}
+			})
+			r.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// instanceID is the group's static member id for this server and
+// subscription: the host name and the subscription's key.
+func (r *runner) instanceID() string {
+	host, _ := os.Hostname()
+	return "fletch-" + host + "-" + r.key
+}
+
 // adjust starts each assigned partition where storage says the next
 // message to store is; partitions with nothing stored start from the
 // group's committed offset, or Start.
 func (r *runner) adjust(_ context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.state == "starting" {
+		r.state = "running"
+	}
 	for p := range m[r.sub.Topic] {
 		r.assigned[p] = true
 		if next, ok := r.next[p]; ok {

@@ -209,3 +209,15 @@ func TestSubscription_DropAndRecreate(t *testing.T) {
 	// From the earliest offset again: ids 1 and 2 a second time, and 3.
 	waitRows(t, n, "SELECT count(*), count(DISTINCT id) FROM m", "5|3")
 }
+
+func TestBody_RecordOfLine(t *testing.T) {
+	var b body
+	r0, r1, r2 := &kgo.Record{Offset: 0}, &kgo.Record{Offset: 1}, &kgo.Record{Offset: 2}
+	b.add(r0, []byte("a\nb"))   // lines 1-2
+	b.add(r1, []byte("c\n"))    // line 3
+	b.add(r2, []byte("d\ne\n")) // lines 4-5
+	require.Equal(t, "a\nb\nc\nd\ne\n", string(b.lp))
+	for line, want := range map[int]*kgo.Record{1: r0, 2: r0, 3: r1, 4: r2, 5: r2} {
+		require.Same(t, want, b.recordOfLine(line), "line %d", line)
+	}
+}
