@@ -201,6 +201,9 @@ func (r *runner) run(ctx context.Context) {
 	backoff := 500 * time.Millisecond
 	for ctx.Err() == nil {
 		err := r.consume(ctx)
+		if errors.Is(err, errDropped) {
+			<-ctx.Done() // the manager stops this runner within a second
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -281,7 +284,7 @@ func (r *runner) consume(ctx context.Context) error {
 		recs := fetches.Records()
 		if len(recs) > 0 {
 			if err := r.store(ctx, recs); err != nil {
-				return err // only when ctx ended
+				return err // ctx ended, or the subscription was dropped
 			}
 			cl.MarkCommitRecords(recs...)
 			if err := cl.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
@@ -295,6 +298,19 @@ func (r *runner) consume(ctx context.Context) error {
 			r.setErr(nil)
 		}
 	}
+}
+
+// errDropped stops a runner whose subscription left the catalog.
+var errDropped = errors.New("kafka: subscription dropped")
+
+// live reports whether the catalog still has this subscription.
+func (r *runner) live() bool {
+	for _, s := range r.st.Catalog().Subscriptions() {
+		if s.DB == r.db && s.Name == r.sub.Name && s.Created == r.sub.Created {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *runner) currentState() string {
@@ -387,6 +403,11 @@ func (r *runner) store(ctx context.Context, all []*kgo.Record) error {
 	}()
 	wait := 100 * time.Millisecond
 	for {
+		// A subscription dropped meanwhile (or its database) stores nothing
+		// more: a write would create the database again.
+		if !r.live() {
+			return errDropped
+		}
 		err := r.st.WriteSubscribed(ctx, r.db, r.key, batches, offsets)
 		if err == nil {
 			break
