@@ -14,7 +14,8 @@ import (
 var Registry = prometheus.NewRegistry()
 
 var (
-	// RowsWritten counts rows acknowledged, by API: "line_protocol", "arrow".
+	// RowsWritten counts rows acknowledged, by API: "line_protocol", "arrow",
+	// "kafka" (rows a subscription stored).
 	RowsWritten = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fletch_rows_written_total", Help: "Rows acknowledged, by write API.",
 	}, []string{"api"})
