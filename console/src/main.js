@@ -264,6 +264,7 @@ async function loadOps() {
   const where = `WHERE database = ${quoteLit(db)}`;
   const sections = [
     ['Materialized views', `SELECT name, source, bin_seconds, watermark, lag_seconds, pending_bins, last_refresh, last_error FROM system.materialized_views ${where} ORDER BY name`],
+    ['Subscriptions', `SELECT name, topic, format, state, partitions, lag, messages_per_second, messages, dead_letters, last_error FROM system.subscriptions ${where} ORDER BY name`],
     ['Retention', `SELECT table_name, retention_seconds, cutoff, files_removed, rows_removed, last_run FROM system.retention ${where} ORDER BY table_name`],
     ['Problems', 'SELECT * FROM system.problems'],
     ['Tables', `SELECT table_name, kind, parquet_files, parquet_rows, parquet_bytes, retention_seconds FROM system.tables ${where} ORDER BY table_name`],

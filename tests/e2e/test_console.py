@@ -329,7 +329,7 @@ def test_large_result_and_operations(loaded, browser, report):
              for c in d.find_elements(By.CSS_SELECTOR, "#ops .card")}
     assert cards["rows written"] == f"{LINES:,}"
     heads = [h.text for h in d.find_elements(By.CSS_SELECTOR, "#ops h3")]
-    assert heads == ["Materialized views", "Retention", "Problems", "Tables"]
+    assert heads == ["Materialized views", "Subscriptions", "Retention", "Problems", "Tables"]
     assert "cpu_5m" not in d.find_element(By.ID, "ops").text
     api(srv, "CREATE MATERIALIZED VIEW cpu_5m AS SELECT date_bin(INTERVAL '5 minutes', time) AS time, hostname, "
              "avg(usage_user) AS usage_user FROM cpu GROUP BY 1, 2")
