@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 )
 
 // Offsets maps a Kafka partition to the offset of the next message to read
@@ -30,7 +30,7 @@ func encodeSubWriteRecord(key string, offsets Offsets, write []byte) []byte {
 	var buf bytes.Buffer
 	buf.WriteByte(subWriteRecordVersion)
 	putString16(&buf, key)
-	parts := sortedPartitions(offsets)
+	parts := slices.Sorted(maps.Keys(offsets))
 	binary.Write(&buf, binary.LittleEndian, uint16(len(parts)))
 	for _, p := range parts {
 		binary.Write(&buf, binary.LittleEndian, p)
@@ -62,15 +62,6 @@ func decodeSubWriteRecord(p []byte) (key string, offsets Offsets, write []byte, 
 	return key, offsets, r.b, nil
 }
 
-func sortedPartitions(o Offsets) []int32 {
-	parts := make([]int32, 0, len(o))
-	for p := range o {
-		parts = append(parts, p)
-	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
-	return parts
-}
-
 // WriteSubscribed writes batches (as Write does, durably) together with
 // the offsets subscription key has read up to: the WAL holds both in one
 // record, so after any crash SubscriptionOffsets(key) points just past the
@@ -95,12 +86,7 @@ func (e *Engine) SubscriptionOffsets(key string) Offsets {
 func (e *Engine) SubscriptionKeys() []string {
 	e.subMu.Lock()
 	defer e.subMu.Unlock()
-	keys := make([]string, 0, len(e.subOffsets))
-	for k := range e.subOffsets {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(e.subOffsets))
 }
 
 // ForgetSubscription drops a dropped subscription's offsets from memory;
