@@ -265,8 +265,11 @@ func (r *runner) consume(ctx context.Context) error {
 	go r.watchEnds(ends, kadm.NewClient(cl))
 	for {
 		fetches := cl.PollRecords(ctx, PollRecords)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if fetches.IsClientClosed() {
+			return errors.New("kafka client closed")
 		}
 		var fetchErr error
 		fetches.EachError(func(topic string, p int32, err error) {
@@ -446,6 +449,10 @@ func (r *runner) store(ctx context.Context, all []*kgo.Record) error {
 // them): rows stored, and dead letters for what could not be.
 func (r *runner) convert(recs []*kgo.Record) (batches []storage.TableBatch, rows int64, dead int) {
 	cat := r.st.Catalog()
+	forbidden := [][]byte{[]byte(DeadLetterTable)}
+	for _, v := range cat.MatViews(r.db) {
+		forbidden = append(forbidden, []byte(v.Name))
+	}
 	var letters []deadLetter
 	var b body
 	for _, rec := range recs {
@@ -458,6 +465,10 @@ func (r *runner) convert(recs []*kgo.Record) (batches []storage.TableBatch, rows
 			}
 			b.add(rec, line)
 		default:
+			if !mayName(rec.Value, forbidden) {
+				b.add(rec, rec.Value) // the common case: nothing to check line by line
+				continue
+			}
 			var keep [][]byte
 			for _, line := range bytes.Split(rec.Value, []byte{'\n'}) {
 				if t := measurement(bytes.TrimLeft(line, " \t")); t != "" && !strings.HasPrefix(t, "#") {
@@ -511,6 +522,20 @@ func (r *runner) convert(recs []*kgo.Record) (batches []storage.TableBatch, rows
 		r.log.Debug("messages to dead letters", "count", len(letters), "first", letters[0].reason)
 	}
 	return batches, rows, len(letters)
+}
+
+// mayName reports whether line protocol might name one of the tables: it
+// holds one of their names, or an escape that could spell one.
+func mayName(lp []byte, tables [][]byte) bool {
+	if bytes.IndexByte(lp, '\\') >= 0 {
+		return true
+	}
+	for _, t := range tables {
+		if bytes.Contains(lp, t) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *runner) status() Status {

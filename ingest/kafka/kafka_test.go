@@ -221,3 +221,30 @@ func TestBody_RecordOfLine(t *testing.T) {
 		require.Same(t, want, b.recordOfLine(line), "line %d", line)
 	}
 }
+
+// A line naming a materialized view, or dead_letters itself, is a dead
+// letter; the other lines of the same message are stored.
+func TestSubscription_RefusesViewsAndDeadLetters(t *testing.T) {
+	c, prod := cluster(t)
+	n := startNode(t, t.TempDir())
+	defer n.stop(t)
+	subscribe(t, n.st, c.ListenAddrs(), catalog.Subscription{Name: "s", Format: "line_protocol"})
+	produce(t, prod, "m,id=1 v=1i 1767225600000000000")
+	waitRows(t, n, "SELECT count(*) FROM m", "1")
+	_, err := n.q.Exec(context.Background(), "db",
+		"CREATE MATERIALIZED VIEW mv AS SELECT date_bin(INTERVAL '1 minute', time) AS time, id, max(v) AS v FROM m GROUP BY 1, 2")
+	require.NoError(t, err)
+	produce(t, prod,
+		"mv,id=1 v=5i 1767225600000000000\nm,id=2 v=2i 1767225601000000000",
+		"dead_letters,subscription=x reason=\"forged\" 1767225600000000000",
+		`m\,x,id=3 v=3i 1767225602000000000`) // an escape takes the careful path, and is stored
+	waitRows(t, n, "SELECT count(*) FROM dead_letters", "2")
+	// (Two columns: a one-string-column result read in process comes back
+	// garbled; see the closing note of 2026-12-03.)
+	require.Equal(t, []string{
+		`table "dead_letters" is not writable by a subscription|dead_letters,subscription=x reason="forged" 1767225600000000000`,
+		`table "mv" is not writable by a subscription|mv,id=1 v=5i 1767225600000000000`,
+	}, n.rows(t, "SELECT reason, message FROM dead_letters ORDER BY reason"))
+	waitRows(t, n, "SELECT count(*), sum(v) FROM m", "2|3")
+	waitRows(t, n, `SELECT count(*) FROM "m,x"`, "1")
+}
