@@ -26,7 +26,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from fletch_server import FletchServer, fletch_binary  # noqa: E402
-from kafka_broker import KafkaBroker  # noqa: E402
+from kafka_broker import KafkaBroker, produce  # noqa: E402
 from tsbs_oracle import TSBS_CPU  # noqa: E402
 
 MESSAGES = 500_000
@@ -36,19 +36,6 @@ RATE, SECONDS = 20_000, 15
 def sql(srv, q: str):
     r = requests.post(srv.http_url + "/api/v3/query_sql", json={"db": "k", "q": q, "format": "json"}, timeout=120)
     return r.json() if r.status_code == 200 else None
-
-
-def produce(p, topic: str, values):
-    for i, v in enumerate(values):
-        while True:
-            try:
-                p.produce(topic, key=str(i % 6).encode(), value=v)
-                break
-            except BufferError:
-                p.poll(0.01)
-        if i % 5000 == 0:
-            p.poll(0)
-    p.poll(0)
 
 
 def wait_count(srv, table: str, n: int, timeout: float) -> float:

@@ -30,6 +30,20 @@ def kafka_lib() -> Path:
     return lib
 
 
+def produce(p, topic: str, values, key=lambda i: str(i % 6)) -> None:
+    """Queue values (str or bytes) on a confluent-kafka Producer, waiting while its queue is
+    full; the caller flushes."""
+    for i, v in enumerate(values):
+        while True:
+            try:
+                p.produce(topic, key=key(i).encode(), value=v.encode() if isinstance(v, str) else v)
+                break
+            except BufferError:
+                p.poll(0.01)
+        if i % 5000 == 0:
+            p.poll(0)
+
+
 class KafkaBroker:
     """with KafkaBroker(work_dir) as b: ... b.addr is host:port. Stopped (SIGTERM) on exit."""
 

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from fletch_client import HTTP_TIMEOUT
+import kafka_broker
 from kafka_broker import KafkaBroker
 
 MESSAGES = 500_000
@@ -27,15 +28,7 @@ KILLS = 5
 def broker(tmp_path_factory):
     """A one-node Kafka (broker and controller) on loopback; yields its bootstrap address."""
     with KafkaBroker(tmp_path_factory.mktemp("kafka"), partitions=PARTITIONS) as b:
-        yield b.addr
-
-
-def create_topic(addr: str, name: str):
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": addr, "log_level": 0})
-    for f in admin.create_topics([NewTopic(name, PARTITIONS, 1)]).values():
-        f.result(30)
+        yield b
 
 
 def producer(addr: str):
@@ -45,15 +38,7 @@ def producer(addr: str):
 
 
 def produce(p, topic: str, values, key=lambda i: str(i % PARTITIONS)):
-    for i, v in enumerate(values):
-        while True:
-            try:
-                p.produce(topic, key=key(i).encode(), value=v.encode())
-                break
-            except BufferError:
-                p.poll(0.05)
-        if i % 5000 == 0:
-            p.poll(0)
+    kafka_broker.produce(p, topic, values, key)
     assert p.flush(60) == 0, "messages left unsent"
 
 
@@ -76,16 +61,16 @@ def test_exactly_once_through_sigkills(broker, server, report):
     times: every message is stored exactly once. The lines carry no timestamp and each its
     own series (tag id), so a message stored twice would be two rows."""
     topic = "lp-" + uuid.uuid4().hex[:8]
-    create_topic(broker, topic)
+    broker.create_topic(topic)
     srv = server()
-    sql(srv, "k", f"CREATE SUBSCRIPTION s FROM KAFKA '{broker}' TOPIC '{topic}' FORMAT line_protocol")
+    sql(srv, "k", f"CREATE SUBSCRIPTION s FROM KAFKA '{broker.addr}' TOPIC '{topic}' FORMAT line_protocol")
 
     done = threading.Event()
     errors: list[BaseException] = []
 
     def produce_all():
         try:
-            p = producer(broker)
+            p = producer(broker.addr)
             step = 50_000
             for start in range(0, MESSAGES, step):
                 produce(p, topic, (f"m,id={i} v={i}i" for i in range(start, min(MESSAGES, start + step))))
@@ -131,16 +116,16 @@ def test_tumbling_windows_from_json(broker, server):
     table, and 10-second and 1-minute materialized views equal to DuckDB's windows over the
     raw messages. Bad messages land in dead_letters and the rest go on."""
     topic = "sensors-" + uuid.uuid4().hex[:8]
-    create_topic(broker, topic)
+    broker.create_topic(topic)
     srv = server()
-    sql(srv, "plant", f"CREATE SUBSCRIPTION readings FROM KAFKA '{broker}' TOPIC '{topic}' FORMAT json "
+    sql(srv, "plant", f"CREATE SUBSCRIPTION readings FROM KAFKA '{broker.addr}' TOPIC '{topic}' FORMAT json "
                       "INTO TABLE readings WITH (time_field = 'ts', time_unit = 'ms', tags = 'sensor')")
     rnd = random.Random(3)
     t0 = 1767225600_000
     msgs = [{"ts": t0 + i * 250 + rnd.randrange(250), "sensor": f"s{i % 4}",
              "temperature": round(20 + rnd.gauss(0, 3), 2)} for i in range(4 * 60 * 10)]
     values = [json.dumps(m) for m in msgs] + ["{not json", '{"ts": 1767225600000, "sensor": "s9"}']
-    p = producer(broker)
+    p = producer(broker.addr)
     half = len(values) // 2
     produce(p, topic, values[:half], key=lambda i: f"s{i % 4}")
     # The views are made once the table exists (the first messages made it); the second
