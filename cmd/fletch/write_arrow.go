@@ -302,11 +302,14 @@ func writeArrow(ctx context.Context, o *writeOptions, table string, rdr array.Re
 		}
 	}
 	readErr := rdr.Err()
-	if readErr == nil && sendErr == nil {
-		sendErr = w.Close()
-	}
 	if readErr != nil {
 		cancel() // the server must not keep a half-read file as if complete
+	}
+	// Close even after a failure: it releases the writer's dictionaries.
+	if cerr := w.Close(); readErr == nil && sendErr == nil {
+		sendErr = cerr
+	}
+	if readErr != nil {
 		<-acks
 		return 0, fmt.Errorf("read input: %w", readErr)
 	}

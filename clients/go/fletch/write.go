@@ -96,8 +96,10 @@ func (c *Client) WriteRecord(ctx context.Context, db, table string, rec arrow.Re
 	w := flight.NewRecordWriter(stream, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(c.opts.mem))
 	w.SetFlightDescriptor(&flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: path})
 	werr := w.Write(rec)
-	if werr == nil {
-		werr = w.Close()
+	// Close even after a failed Write: the writer holds the record's
+	// dictionaries until Close releases them.
+	if cerr := w.Close(); werr == nil {
+		werr = cerr
 	}
 	if werr == nil {
 		werr = stream.CloseSend()
