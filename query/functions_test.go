@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,7 +28,7 @@ func scalar(t *testing.T, q *Engine, sql string) string {
 	require.NoError(t, err)
 	defer res.Release()
 	require.True(t, res.Next(), "no rows")
-	return res.RecordBatch().Column(0).ValueStr(0)
+	return strings.Clone(res.RecordBatch().Column(0).ValueStr(0)) // outlives Release
 }
 
 // Expected bins are worked out by hand: 2026-01-01T00:00:00Z is

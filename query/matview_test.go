@@ -31,7 +31,9 @@ func openAt(t *testing.T, dir string, c *clock) (*storage.Engine, *Engine) {
 	return st, q
 }
 
-// table returns the rows of a query as strings, one per row.
+// table returns the rows of a query as strings, one per row. The strings
+// are copies: a string column's ValueStr aliases the batch's memory, which
+// DuckDB frees when the result is released.
 func table(t *testing.T, q *Engine, sql string) []string {
 	t.Helper()
 	return tableCtx(t, context.Background(), q, sql)
@@ -49,7 +51,7 @@ func tableCtx(t *testing.T, ctx context.Context, q *Engine, sql string) []string
 		for i := 0; i < int(rec.NumRows()); i++ {
 			var cells []string
 			for j := 0; j < int(rec.NumCols()); j++ {
-				cells = append(cells, rec.Column(j).ValueStr(i))
+				cells = append(cells, strings.Clone(rec.Column(j).ValueStr(i))) // not the batch's memory, freed by Release
 			}
 			out = append(out, strings.Join(cells, "|"))
 		}

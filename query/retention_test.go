@@ -129,7 +129,7 @@ func tableIn(t *testing.T, q *Engine, db, sql string) []string {
 	for res.Next() {
 		rec := res.RecordBatch()
 		for i := 0; i < int(rec.NumRows()); i++ {
-			out = append(out, rec.Column(0).ValueStr(i))
+			out = append(out, strings.Clone(rec.Column(0).ValueStr(i)))
 		}
 	}
 	return out

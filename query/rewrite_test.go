@@ -57,7 +57,7 @@ func tryRows(q *Engine, sql string, args ...any) ([]string, error) {
 				if col.IsNull(i) {
 					vals = append(vals, "NULL")
 				} else {
-					vals = append(vals, col.ValueStr(i))
+					vals = append(vals, strings.Clone(col.ValueStr(i)))
 				}
 			}
 			out = append(out, strings.Join(vals, " | "))

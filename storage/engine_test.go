@@ -240,3 +240,46 @@ func TestEngine_Write_LimitsOnColumnsAndTables(t *testing.T) {
 	require.ErrorIs(t, err, catalog.ErrLimit)
 	require.ErrorContains(t, err, "--max-tables-per-database")
 }
+
+func TestEngine_QueryThreads_SetsDuckDBThreads(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		opts := DefaultOptions(t.TempDir())
+		opts.QueryThreads = n
+		e, err := Open(opts)
+		require.NoError(t, err)
+		var got int
+		require.NoError(t, e.DB().QueryRow("SELECT current_setting('threads')::INTEGER").Scan(&got))
+		require.Equal(t, n, got)
+		require.NoError(t, e.Close())
+	}
+}
+
+// The last value cache keeps its own copy of a written batch's strings:
+// the batch's memory may be reused once the write returns (a materialized
+// view writes DuckDB's result batches, freed as the next one is read).
+func TestEngine_LastCache_KeepsNoReferenceToTheWrittenBatch(t *testing.T) {
+	e := open(t, t.TempDir())
+	defer e.Close()
+	mem := memory.NewGoAllocator()
+	write(t, e, mem, row{"first-host-with-a-long-name", fp(1), ip(1), day0})
+	_, _, ok, err := e.LastRows(context.Background(), catalog.DefaultDatabase, "m")
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	b := batch(t, mem, row{"second-host-with-a-long-name", fp(2), ip(2), day0 + 1})
+	require.NoError(t, e.Write(context.Background(), "", []TableBatch{b}, false))
+	data := b.Record.Column(0).Data().Buffers()[2].Bytes()
+	for i := range data {
+		data[i] = 'x' // as reused memory would be
+	}
+	b.Record.Release()
+
+	_, rows, ok, err := e.LastRows(context.Background(), catalog.DefaultDatabase, "m")
+	require.NoError(t, err)
+	require.True(t, ok)
+	var hosts []any
+	for _, r := range rows {
+		hosts = append(hosts, r.Values["host"])
+	}
+	require.ElementsMatch(t, []any{"first-host-with-a-long-name", "second-host-with-a-long-name"}, hosts)
+}

@@ -114,10 +114,14 @@ func (e *Engine) updateLast(db string, schema *catalog.Table, rec arrow.RecordBa
 	}
 }
 
+// goValue is row i of col as a Go value the cache may keep: strings are
+// copied, since a string column's Value aliases the batch's buffers, which
+// may be C memory freed with the batch (a materialized view writes DuckDB's
+// result batches).
 func goValue(col arrow.Array, i int) any {
 	switch a := col.(type) {
 	case *array.String:
-		return a.Value(i)
+		return strings.Clone(a.Value(i))
 	case *array.Float64:
 		return a.Value(i)
 	case *array.Int64:
