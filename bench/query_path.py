@@ -13,6 +13,7 @@ Every loop is bounded in count and time; everything runs on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -167,6 +168,30 @@ def fletch_dashboard(fletch, db: str) -> dict:
             cur.fetch_arrow_table()
 
     return dashboard(lambda: fletch.connect(db), run, fletch_panel)
+
+
+def go_dashboard(work: Path, flight: str | None = None, pg: str | None = None,
+                 duckdb: str | None = None, seconds: float = DASHBOARD_SECONDS) -> dict | None:
+    """The dashboard load from Go clients, as Grafana sends it (bench/dashload: arrow-go's
+    Flight SQL client for Fletch given flight=HOST:PORT, pgx for QuestDB given pg=URL, and
+    the DuckDB floor in process on a native table of the Parquet file duckdb=PATH).
+    None when Go is not on this machine; raises when the load generator fails."""
+    exe = work / "dashload"
+    if not exe.exists():
+        try:
+            subprocess.run(["go", "build", "-o", str(exe), "./bench/dashload"], cwd=REPO,
+                           check=True, capture_output=True, timeout=600)
+        except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            return None
+    cmd = [str(exe), "-clients", str(DASHBOARD_CLIENTS), "-seconds", str(seconds)]
+    cmd += (["-flight", flight, "-db", "tsbs"] if flight else ["-pg", pg] if pg else ["-duckdb", duckdb])
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dashload failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    out = json.loads(proc.stdout)
+    if out["check_rows"] != 60:
+        raise RuntimeError(f"dashload's check query returned {out['check_rows']} rows, not 60")
+    return out
 
 
 def questdb_dashboard(qdb) -> dict:

@@ -294,14 +294,21 @@ def query_path_section(r: dict) -> list[str]:
             out.append(f"| {label} | {med(rt[k]) * 1000:.2f} | "
                        + (f"≤ {g} ms: {_yes(med(rt[k]) * 1000 <= g)}" if g else "—") + " |")
     out += ["", "| 16 dashboard clients at once | queries/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|"]
-    for k, label in (("dashboard_fletch", "Fletch (Flight SQL, ADBC)"), ("dashboard_questdb", "QuestDB (PG wire)")):
+    for k, label in (("dashboard_fletch", "Fletch (Flight SQL), Python ADBC clients"),
+                     ("dashboard_questdb", "QuestDB (PG wire), Python psycopg clients"),
+                     ("dashboard_fletch_go", "Fletch (Flight SQL), Go clients (arrow-go, as Grafana)"),
+                     ("dashboard_fletch_go_t1", "Fletch `--query-threads 1`, Go clients"),
+                     ("dashboard_duckdb_go", "the DuckDB floor: in process, native table, Go (duckdb-go)"),
+                     ("dashboard_questdb_go", "QuestDB (PG wire), Go clients (pgx, as Grafana)")):
         d = qp.get(k)
         if d:
             out.append(f"| {label} | {d['qps']:,.0f} | {d['p50'] * 1000:.1f} | {d['p99'] * 1000:.1f} | {d['errors']} |")
     out += ["", "Each dashboard client has its own connection and sends Grafana-style panel queries "
             "back to back for 10 s: 1-minute maxima of `usage_user` for one host over one hour of "
-            "the persisted TSBS day (`bench/query_path.py`), a different host and hour each time, "
-            "so no answer is cached. The `SELECT 1` rows are the fixed cost of a query: "
+            "the persisted TSBS day (`bench/query_path.py`; the Go clients are `bench/dashload`), "
+            "a different host and hour each time, so no answer is cached. "
+            "`--query-threads 1` runs each DuckDB query on one thread: less CPU per small query "
+            "(no hand-offs to DuckDB's worker threads), but one large query uses one core. The `SELECT 1` rows are the fixed cost of a query: "
             "planning (cached per statement text), one execution, and the client's RPCs; the arrow-go figure "
             "is `go test -bench FlightSQL_Select1 ./tests/grafana` against the same binary.", ""]
     return out

@@ -239,7 +239,7 @@ def explain_total(conn, sql: str) -> float:
     return float(m.group(1)) if m else float("nan")
 
 
-def query_path_run(fletch, qdb, args, res):
+def query_path_run(fletch, qdb, args, res, floor_path: Path):
     """SELECT 1 round trips, and 16 dashboard clients at once (bench/query_path.py)."""
     out = {"roundtrips": query_path.roundtrips(fletch, DB, max(50, args.query_runs * 20))}
     log("SELECT 1: " + ", ".join(f"{k} {med(v) * 1000:.2f} ms" for k, v in out["roundtrips"].items()))
@@ -250,6 +250,29 @@ def query_path_run(fletch, qdb, args, res):
         out["dashboard_questdb"] = query_path.questdb_dashboard(qdb)
         d = out["dashboard_questdb"]
         log(f"dashboard, QuestDB: {d['qps']:.0f} queries/s, p99 {d['p99'] * 1000:.1f} ms, {d['errors']} errors")
+    # The same load from Go clients, as Grafana's datasources send it; Fletch also with
+    # --query-threads 1 (each query on one thread), then back to the defaults.
+    addr = f"127.0.0.1:{fletch.srv.port}"
+    work = Path(fletch.dir)
+
+    def go_row(key, label, **kw):
+        d = query_path.go_dashboard(work, **kw)
+        if d is None:
+            log("dashboard from Go clients: Go is not on this machine; skipped")
+            return False
+        out[key] = d
+        log(f"dashboard, {label}, Go clients: {d['qps']:.0f} queries/s, p99 {d['p99'] * 1000:.1f} ms, {d['errors']} errors")
+        return True
+
+    if go_row("dashboard_fletch_go", "Fletch", flight=addr):
+        go_row("dashboard_duckdb_go", "the DuckDB floor", duckdb=str(floor_path))
+        if qdb is not None:
+            go_row("dashboard_questdb_go", "QuestDB", pg=f"postgres://admin:quest@127.0.0.1:{qdb.pg_port}/qdb")
+        fletch.restart(args=["--query-threads", "1"])
+        fletch.wait_hot_tier()
+        go_row("dashboard_fletch_go_t1", "Fletch --query-threads 1", flight=f"127.0.0.1:{fletch.srv.port}")
+        fletch.restart(args=[])
+        fletch.wait_hot_tier()
     res["query_path"] = out
 
 
@@ -466,7 +489,7 @@ def main(argv=None) -> int:
         log(f"hot tier loaded {res['storage']['hot_wait_s']:.1f} s after the restart")
         try:
             tsbs_queries_run(keep, floor, qdb, args, res)
-            query_path_run(keep, qdb, args, res)
+            query_path_run(keep, qdb, args, res, floor_path)
             persisted_variants_run(keep, late_line, args, res)
         finally:
             keep.close()

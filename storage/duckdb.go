@@ -52,6 +52,9 @@ func (e *Engine) openDuckDB() error {
 		"SET GLOBAL parquet_metadata_cache = true",
 		"CREATE SCHEMA IF NOT EXISTS "+bufferSchema,
 	)
+	if e.opts.QueryThreads > 0 {
+		stmts = append(stmts, fmt.Sprintf("SET threads = %d", e.opts.QueryThreads))
+	}
 	if e.opts.QueryMemoryBytes > 0 {
 		stmts = append(stmts, fmt.Sprintf("SET memory_limit = '%dB'", e.opts.QueryMemoryBytes))
 	}

@@ -45,6 +45,12 @@ type Options struct {
 	// QueryMemoryBytes caps DuckDB's memory (it spills to <data>/tmp past it).
 	// Default 0 means DuckDB's default (80% of RAM).
 	QueryMemoryBytes int64
+	// QueryThreads is DuckDB's thread count: the most threads one query
+	// runs on, and the size of the pool all queries share. Default 0 means
+	// DuckDB's default (one per core). 1 runs each query on its caller's
+	// thread alone: many small concurrent queries (a dashboard) cost less
+	// CPU each, and one large query runs on one core (docs/benchmarks.md).
+	QueryThreads int
 	// Logger receives the engine's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.

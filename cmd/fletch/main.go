@@ -82,7 +82,7 @@ func serveCmd() *cobra.Command {
 		resultHold                   time.Duration
 		bufferMax, queryMem, hotTier int64
 		maxBody                      int64
-		maxLine                      int
+		maxLine, queryThreads        int
 		withoutAuth                  bool
 		withoutConsole               bool
 		tlsCert, tlsKey              string
@@ -107,6 +107,10 @@ func serveCmd() *cobra.Command {
 			opts.PersistInterval = persistInterval
 			opts.BufferMaxBytes = bufferMax
 			opts.QueryMemoryBytes = queryMem
+			if queryThreads < 0 {
+				return fmt.Errorf("--query-threads: %d is negative; give 0 (one per core) or a thread count", queryThreads)
+			}
+			opts.QueryThreads = queryThreads
 			opts.HotTierBytes = hotTier
 			if hotTier == 0 {
 				opts.HotTierBytes = storage.DefaultHotTierBytes(queryMem)
@@ -143,6 +147,7 @@ func serveCmd() *cobra.Command {
 	f.IntVar(&maxCols, "max-columns-per-table", 1000, "refuse writes that would give a table more columns (-1: no limit)")
 	f.IntVar(&maxTables, "max-tables-per-database", 10000, "refuse writes that would create more tables in a database (-1: no limit)")
 	f.Int64Var(&queryMem, "query-memory-bytes", 0, "DuckDB memory limit in bytes; 0 means DuckDB's default (80% of RAM)")
+	f.IntVar(&queryThreads, "query-threads", 0, "DuckDB threads, shared by all queries and the most one query uses; 0 means one per core. 1 gives more queries/s when many small queries run at once (dashboards), and makes a single large query use one core")
 	f.Int64Var(&hotTier, "hot-tier-max-bytes", 0, "memory for the hot tier: the newest Parquet days also held in DuckDB's compressed in-memory tables; 0 means an eighth of RAM (at most a quarter of --query-memory-bytes), -1 turns it off")
 	f.Int64Var(&maxBody, "max-request-bytes", 64<<20, "largest HTTP write body accepted, after gzip decoding")
 	f.IntVar(&maxLine, "max-line-bytes", server.DefaultMaxLineBytes, "longest line-protocol line accepted; longer lines are rejected with their line number (-1: no limit)")
