@@ -258,7 +258,7 @@ def query_path_run(fletch, qdb, args, res, floor_path: Path):
     def go_row(key, label, **kw):
         d = query_path.go_dashboard(work, **kw)
         if d is None:
-            log("dashboard from Go clients: Go is not on this machine; skipped")
+            log("dashboard from Go clients: bench/dashload did not build (is Go on this machine?); skipped")
             return False
         out[key] = d
         log(f"dashboard, {label}, Go clients: {d['qps']:.0f} queries/s, p99 {d['p99'] * 1000:.1f} ms, {d['errors']} errors")
