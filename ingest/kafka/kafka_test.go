@@ -56,7 +56,7 @@ func (n *node) rows(t *testing.T, sql string) []string {
 		for i := 0; i < int(rec.NumRows()); i++ {
 			var cells []string
 			for j := 0; j < int(rec.NumCols()); j++ {
-				cells = append(cells, rec.Column(j).ValueStr(i))
+				cells = append(cells, strings.Clone(rec.Column(j).ValueStr(i))) // not the batch's memory, freed by Release
 			}
 			out = append(out, strings.Join(cells, "|"))
 		}
@@ -239,8 +239,6 @@ func TestSubscription_RefusesViewsAndDeadLetters(t *testing.T) {
 		"dead_letters,subscription=x reason=\"forged\" 1767225600000000000",
 		`m\,x,id=3 v=3i 1767225602000000000`) // an escape takes the careful path, and is stored
 	waitRows(t, n, "SELECT count(*) FROM dead_letters", "2")
-	// (Two columns: a one-string-column result read in process comes back
-	// garbled; see the closing note of 2026-12-03.)
 	require.Equal(t, []string{
 		`table "dead_letters" is not writable by a subscription|dead_letters,subscription=x reason="forged" 1767225600000000000`,
 		`table "mv" is not writable by a subscription|mv,id=1 v=5i 1767225600000000000`,
