@@ -369,7 +369,13 @@ func (e *Engine) bufferBatch(ctx context.Context, schema *catalog.Table, firstSe
 		return err
 	}
 	defer rdr.Release()
-	return e.insertArrow(ctx, g.table, rdr)
+	e.ckptMu.RLock()
+	err = e.insertArrow(ctx, g.table, rdr)
+	e.ckptMu.RUnlock()
+	if err == nil {
+		e.noteBuffered(recordBytes(rec))
+	}
+	return err
 }
 
 // seriesHash hashes row i's tag set: name=value pairs of its non-null tags,

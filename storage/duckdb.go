@@ -51,6 +51,9 @@ func (e *Engine) openDuckDB() error {
 		// DuckDB checks the file's modification time before using an entry.
 		"SET GLOBAL parquet_metadata_cache = true",
 		"CREATE SCHEMA IF NOT EXISTS "+bufferSchema,
+		// The buffer is checkpointed by checkpointLoop, off the write
+		// path, rather than from inside commits (checkpoint.go).
+		"SET GLOBAL checkpoint_threshold = '"+checkpointThreshold+"'",
 	)
 	if e.opts.QueryThreads > 0 {
 		stmts = append(stmts, fmt.Sprintf("SET threads = %d", e.opts.QueryThreads))

@@ -200,6 +200,21 @@ type Engine struct {
 	hotKick                chan struct{}
 	hotStop                context.CancelFunc
 	hotDone                chan struct{}
+
+	// Buffer checkpoints (checkpoint.go). ckptMu is held shared by each
+	// buffer insert and exclusively by a checkpoint; unchecked counts the
+	// bytes buffered since the last checkpoint and lastBufferWrite is the
+	// unix ns of the newest insert. ckptKick wakes the checkpointer,
+	// ckptStop ends it and ckptDone is closed when it has. ckptBytes is
+	// checkpointBytes (tests lower it); checkpoints counts those done.
+	ckptMu          sync.RWMutex
+	ckptBytes       atomic.Int64
+	checkpoints     atomic.Int64
+	unchecked       atomic.Int64
+	lastBufferWrite atomic.Int64
+	ckptKick        chan struct{}
+	ckptStop        context.CancelFunc
+	ckptDone        chan struct{}
 }
 
 type tableKey struct{ db, table string }
@@ -228,6 +243,8 @@ func Open(opts Options) (*Engine, error) {
 		hotKick:     make(chan struct{}, 1),
 		hotStop:     func() {},
 		hotDone:     make(chan struct{}),
+		ckptKick:    make(chan struct{}, 1),
+		ckptDone:    make(chan struct{}),
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -286,6 +303,10 @@ func Open(opts Options) (*Engine, error) {
 	// Limits bind new writes, never replay: what the WAL holds was accepted.
 	e.cat.SetLimits(opts.Limits)
 	go e.persistLoop()
+	e.ckptBytes.Store(checkpointBytes)
+	ckptCtx, ckptCancel := context.WithCancel(context.Background())
+	e.ckptStop = ckptCancel
+	go e.checkpointLoop(ckptCtx)
 	if opts.NoCompaction {
 		close(e.compactDone)
 	} else {
@@ -391,9 +412,11 @@ func releaseBatches(bs []TableBatch) {
 func (e *Engine) Close() error {
 	e.compactStop()
 	e.hotStop()
+	e.ckptStop()
 	close(e.stop)
 	<-e.compactDone
 	<-e.hotDone
+	<-e.ckptDone
 	<-e.done
 	errPersist := e.Persist(context.Background())
 	e.reap(true)
