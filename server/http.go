@@ -216,7 +216,18 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
 	limit := s.opts.MaxRequestBytes
 	var rd io.Reader = http.MaxBytesReader(w, r.Body, limit)
-	if r.Header.Get("Content-Encoding") == "gzip" {
+	gzipped := r.Header.Get("Content-Encoding") == "gzip"
+	if !gzipped && r.ContentLength > 0 && r.ContentLength <= limit {
+		// The length is known: one allocation and one copy, where
+		// io.ReadAll would grow from 512 bytes (a 3 MB body of line
+		// protocol: 13 copies). net/http ends the body at Content-Length.
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(rd, body); err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("read body: %v", err)
+		}
+		return body, 0, nil
+	}
+	if gzipped {
 		gz, err := gzip.NewReader(rd)
 		if err != nil {
 			return nil, http.StatusBadRequest, fmt.Errorf("body is not gzip: %v", err)
