@@ -170,19 +170,27 @@ def fletch_dashboard(fletch, db: str) -> dict:
     return dashboard(lambda: fletch.connect(db), run, fletch_panel)
 
 
+def dashload_exe(work: Path) -> Path | None:
+    """bench/dashload built into work (once), or None when Go is not on this machine."""
+    exe = work / "dashload"
+    if not exe.exists():
+        try:
+            subprocess.run(["go", "build", "-tags", "duckdb_arrow", "-o", str(exe), "./bench/dashload"],
+                           cwd=REPO, check=True, capture_output=True, timeout=600)
+        except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            return None
+    return exe
+
+
 def go_dashboard(work: Path, flight: str | None = None, pg: str | None = None,
                  duckdb: str | None = None, seconds: float = DASHBOARD_SECONDS) -> dict | None:
     """The dashboard load from Go clients, as Grafana sends it (bench/dashload: arrow-go's
     Flight SQL client for Fletch given flight=HOST:PORT, pgx for QuestDB given pg=URL, and
     the DuckDB floor in process on a native table of the Parquet file duckdb=PATH).
     None when Go is not on this machine; raises when the load generator fails."""
-    exe = work / "dashload"
-    if not exe.exists():
-        try:
-            subprocess.run(["go", "build", "-o", str(exe), "./bench/dashload"], cwd=REPO,
-                           check=True, capture_output=True, timeout=600)
-        except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            return None
+    exe = dashload_exe(work)
+    if exe is None:
+        return None
     cmd = [str(exe), "-clients", str(DASHBOARD_CLIENTS), "-seconds", str(seconds)]
     cmd += (["-flight", flight, "-db", "tsbs"] if flight else ["-pg", pg] if pg else ["-duckdb", duckdb])
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 300)
@@ -192,6 +200,22 @@ def go_dashboard(work: Path, flight: str | None = None, pg: str | None = None,
     if out["check_rows"] != 60:
         raise RuntimeError(f"dashload's check query returned {out['check_rows']} rows, not 60")
     return out
+
+
+def engine_floor(work: Path, floor_parquet: str, runs: int) -> dict | None:
+    """The TSBS queries timed on the engine Fletch embeds (duckdb-go's DuckDB, in process, a
+    native table of floor_parquet, answers read as Arrow): {"engine": "DuckDB vX", "queries":
+    {name: [seconds, ...]}}. None when Go is not on this machine."""
+    exe = dashload_exe(work)
+    if exe is None:
+        return None
+    qfile = work / "tsbs-duckdb-queries.json"
+    qfile.write_text(json.dumps([{"name": q.name, "sql": q.duckdb} for q in tsbs_queries.queries()]))
+    proc = subprocess.run([str(exe), "-duckdb", floor_parquet, "-queries", str(qfile), "-runs", str(runs)],
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dashload -queries failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout)
 
 
 def questdb_dashboard(qdb) -> dict:

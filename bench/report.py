@@ -182,23 +182,52 @@ def render(r: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _engine(r: dict) -> tuple[dict, str]:
+    """The engine floor's timings by query, and its column's heading ("" when not measured)."""
+    ef = r.get("engine_floor") or {}
+    if not ef.get("queries"):
+        return {}, ""
+    return ef["queries"], f"{ef['engine']} native table (Fletch's engine)"
+
+
+def _vs_engine(fletch: list[float], eq: dict, name: str) -> tuple[str, str]:
+    """The engine floor's cell and Fletch ÷ it, or dashes."""
+    if name not in eq:
+        return "—", "—"
+    return ms(eq[name]), f"{med(fletch) / med(eq[name]):.1f}×"
+
+
+ENGINE_NOTE = ("The engine column is the same query on the DuckDB that Fletch embeds (its "
+               "duckdb-go build), in process from Go on a native table, answers read as Arrow "
+               "(`bench/dashload -queries`); what Fletch ÷ engine leaves is Fletch's own work, "
+               "the Flight SQL round trips and the ADBC client, with no difference of DuckDB "
+               "release in it. The DuckDB floor column is the Python DuckDB named above, which "
+               "may be a newer release.")
+
+
 def buffered_section(r: dict) -> list[str]:
     b = r.get("buffered")
     if not b:
         return []
+    eq, head = _engine(r)
     out = ["### TSBS queries on clean buffered data: median ms", "",
            "The day written by one DoPut stream in time order and queried before any persist; "
            "the floor is DuckDB on a native in-memory table of the same rows (goal: within "
            f"{GOAL_BUFFERED_RATIO}×).", "",
-           "| query | Fletch (ADBC) | of which DuckDB executing (EXPLAIN ANALYZE) | DuckDB native table | Fletch ÷ floor |",
-           "|---|---|---|---|---|"]
+           "| query | Fletch (ADBC) | of which DuckDB executing (EXPLAIN ANALYZE) | DuckDB native table | Fletch ÷ floor |"
+           + (f" {head} | Fletch ÷ engine |" if head else ""),
+           "|---|---|---|---|---|" + ("---|---|" if head else "")]
     within = 0
     for name, q in b.items():
         ratio = med(q["fletch"]) / med(q["duckdb"])
         within += ratio <= GOAL_BUFFERED_RATIO
         cell = ms(q["fletch"]) + ("" if q["match"] else " **answers differ**")
-        out.append(f"| {name} | {cell} | {med(q['explain']) * 1000:,.1f} | {ms(q['duckdb'])} | {ratio:.1f}× |")
-    out += ["", f"{within} of {len(b)} queries within {GOAL_BUFFERED_RATIO}× of the native table.", ""]
+        row = f"| {name} | {cell} | {med(q['explain']) * 1000:,.1f} | {ms(q['duckdb'])} | {ratio:.1f}× |"
+        if head:
+            row += " {} | {} |".format(*_vs_engine(q["fletch"], eq, name))
+        out.append(row)
+    out += ["", f"{within} of {len(b)} queries within {GOAL_BUFFERED_RATIO}× of the native table."
+            + (" " + ENGINE_NOTE if head else ""), ""]
     return out
 
 
@@ -208,6 +237,7 @@ def persisted_section(r: dict) -> list[str]:
     if not cold or not late:
         return []
     nat = r.get("buffered", {})
+    eq, head = _engine(r)
     out = ["### The persisted day: hot tier, a late duplicate, cold Parquet: median ms", "",
            "After a graceful restart the day's file is loaded into the hot tier (DuckDB's "
            f"compressed in-memory tables; {r['storage'].get('hot_wait_s', 0):.1f} s after the start) "
@@ -217,8 +247,9 @@ def persisted_section(r: dict) -> list[str]:
            "from Parquet. The floor is DuckDB on a native in-memory table of the same rows (from "
            f"the buffered run). Goals: hot ≤ {GOAL_BUFFERED_RATIO}× and cold ≤ 2.0× the floor, "
            "late duplicate ≤ 1.5× the clean hot figure.", "",
-           "| query | hot tier | late duplicate | cold Parquet | native floor | hot ÷ floor | late ÷ hot | cold ÷ floor |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| query | hot tier | late duplicate | cold Parquet | native floor | hot ÷ floor | late ÷ hot | cold ÷ floor |"
+           + (" Fletch's engine, native | hot ÷ engine | cold ÷ engine |" if head else ""),
+           "|---|---|---|---|---|---|---|---|" + ("---|---|---|" if head else "")]
     met = {"hot": 0, "late": 0, "cold": 0}
     for name, q in r["queries"].items():
         if name not in cold or name not in late:
@@ -230,9 +261,14 @@ def persisted_section(r: dict) -> list[str]:
         met["late"] += rl <= 1.5
         met["cold"] += rc <= 2.0
         flag = lambda e: "" if e["match"] else " **answers differ**"  # noqa: E731
-        out.append(f"| {name} | {ms(q['fletch'])} | {ms(late[name]['fletch'])}{flag(late[name])} | "
-                   f"{ms(cold[name]['fletch'])}{flag(cold[name])} | {ms(nat[name]['duckdb']) if name in nat else '—'} | "
-                   f"{rh:.1f}× | {rl:.2f}× | {rc:.1f}× |")
+        row = (f"| {name} | {ms(q['fletch'])} | {ms(late[name]['fletch'])}{flag(late[name])} | "
+               f"{ms(cold[name]['fletch'])}{flag(cold[name])} | {ms(nat[name]['duckdb']) if name in nat else '—'} | "
+               f"{rh:.1f}× | {rl:.2f}× | {rc:.1f}× |")
+        if head:
+            cell, hot_ratio = _vs_engine(q["fletch"], eq, name)
+            cold_ratio = _vs_engine(cold[name]["fletch"], eq, name)[1]
+            row += f" {cell} | {hot_ratio} | {cold_ratio} |"
+        out.append(row)
     n = len(cold)
     out += ["", f"Hot within {GOAL_BUFFERED_RATIO}× of the floor: {met['hot']} of {n}; cold within 2.0×: "
             f"{met['cold']} of {n}; late duplicate within 1.5× of clean: {met['late']} of {n}.", ""]
@@ -246,14 +282,16 @@ def edge_writers_section(r: dict) -> list[str]:
         return []
     w = r["ingest"].get("writers", "?")
     qdb = r.get("questdb_error") is None
+    eq, head = _engine(r)
     out = [f"### The leading edge under {w} concurrent writers: median ms", "",
            f"The day's line-protocol bodies sent by {w} concurrent writers (so batches of one "
            "series arrive out of order, as from a Telegraf fleet) and queried before any "
            "persist; the floor is DuckDB on a native in-memory table of the same rows, and "
            f"QuestDB's figure is from the TSBS table above (the same day, also written by {w} "
            f"writers). Goal: within {GOAL_BUFFERED_RATIO}× of the floor and faster than QuestDB.", "",
-           "| query | Fletch (ADBC) | of which DuckDB executing | DuckDB native table | QuestDB | Fletch ÷ floor | faster than QuestDB |",
-           "|---|---|---|---|---|---|---|"]
+           "| query | Fletch (ADBC) | of which DuckDB executing | DuckDB native table | QuestDB | Fletch ÷ floor | faster than QuestDB |"
+           + (f" {head} | Fletch ÷ engine |" if head else ""),
+           "|---|---|---|---|---|---|---|" + ("---|---|" if head else "")]
     within = faster = 0
     for name, q in b.items():
         ratio = med(q["fletch"]) / med(q["duckdb"])
@@ -262,8 +300,11 @@ def edge_writers_section(r: dict) -> list[str]:
         beat = qq is not None and med(q["fletch"]) < med(qq)
         faster += beat
         cell = ms(q["fletch"]) + ("" if q["match"] else " **answers differ**")
-        out.append(f"| {name} | {cell} | {med(q['explain']) * 1000:,.1f} | {ms(q['duckdb'])} | "
-                   f"{ms(qq) if qq else '—'} | {ratio:.1f}× | {_yes(beat) if qq else '—'} |")
+        row = (f"| {name} | {cell} | {med(q['explain']) * 1000:,.1f} | {ms(q['duckdb'])} | "
+               f"{ms(qq) if qq else '—'} | {ratio:.1f}× | {_yes(beat) if qq else '—'} |")
+        if head:
+            row += " {} | {} |".format(*_vs_engine(q["fletch"], eq, name))
+        out.append(row)
     out += ["", f"{within} of {len(b)} queries within {GOAL_BUFFERED_RATIO}× of the native table"
             + (f"; {faster} of {len(b)} faster than QuestDB." if qdb else "."), ""]
     return out

@@ -203,6 +203,19 @@ def buffered_run(work, data, floor_path, args, res, writers: int = 0):
     res["edge_writers" if writers else "buffered"] = out
 
 
+def engine_floor_run(work, floor_path, args, res):
+    """The TSBS queries on the engine Fletch embeds (its duckdb-go build of DuckDB), in
+    process on a native table: the floor for Fletch's own work, with no difference of
+    DuckDB version in it (the Python floor may be a newer DuckDB) → res["engine_floor"]."""
+    ef = query_path.engine_floor(Path(work), str(floor_path), args.query_runs)
+    if ef is None:
+        log("engine floor: bench/dashload did not build (is Go on this machine?); skipped")
+        return
+    res["engine_floor"] = ef
+    log(f"engine floor ({ef['engine']}): " + ", ".join(
+        f"{name} {med(t) * 1000:.1f} ms" for name, t in ef["queries"].items()))
+
+
 def persisted_variants_run(fletch, late_line: bytes, args, res):
     """The TSBS queries on the persisted day in two more states, Fletch alone (the hot tier
     figures are in res["queries"]): with one late duplicate of a persisted point buffered
@@ -480,6 +493,7 @@ def main(argv=None) -> int:
         floor.execute(f"CREATE VIEW cpu AS SELECT * FROM read_parquet('{floor_path}')")
         buffered_run(work, data, floor_path, args, res)
         buffered_run(work, data, floor_path, args, res, writers=args.writers)
+        engine_floor_run(work, floor_path, args, res)
         # An exact retry of the day's first line: a late duplicate of a persisted point that
         # changes no answer.
         late_line = data.bodies[0].split(b"\n", 1)[0] + b"\n"

@@ -17,11 +17,20 @@
 //	dashload -flight 127.0.0.1:8181 -db tsbs -token T
 //	dashload -pg 'postgres://admin:quest@127.0.0.1:8812/qdb'
 //	dashload -duckdb floor.parquet
+//
+// With -queries, dashload instead times a list of queries one after
+// another on the in-process DuckDB floor, the engine Fletch embeds (its
+// duckdb-go build), reading each answer as Arrow: the floor for Fletch's
+// own work, free of any difference between DuckDB versions. It prints
+// {"engine": version, "queries": {name: [seconds, ...]}}.
+//
+//	dashload -duckdb floor.parquet -queries tsbs.json -runs 5
 package main
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -67,6 +76,8 @@ func main() {
 	floor := flag.String("duckdb", "", "Parquet file of the TSBS day (time as TIMESTAMP) for the in-process DuckDB floor")
 	clients := flag.Int("clients", 16, "concurrent clients, each with its own connection")
 	seconds := flag.Float64("seconds", 10, "how long the clients send queries")
+	queries := flag.String("queries", "", `with -duckdb: a JSON file [{"name": ..., "sql": ...}] of queries to time one by one`)
+	runs := flag.Int("runs", 5, "with -queries: timed runs of each query, after one warm-up run")
 	flag.Parse()
 	given := 0
 	for _, s := range []string{*flightAddr, *pgURL, *floor} {
@@ -79,6 +90,19 @@ func main() {
 		os.Exit(2)
 	}
 	ctx := context.Background()
+	if *queries != "" {
+		if *floor == "" {
+			fmt.Fprintln(os.Stderr, "dashload: -queries needs -duckdb")
+			os.Exit(2)
+		}
+		out, err := timeQueries(ctx, *floor, *queries, *runs)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dashload:", err)
+			os.Exit(1)
+		}
+		json.NewEncoder(os.Stdout).Encode(out)
+		return
+	}
 	var (
 		runners []runner
 		render  func(host, from, to string) string
@@ -209,6 +233,64 @@ func openFloor(ctx context.Context, parquet string) (*sql.DB, error) {
 		return nil, fmt.Errorf("load %s: %w", parquet, err)
 	}
 	return db, nil
+}
+
+// timeQueries runs each query of the JSON file once to warm up, then runs
+// times, on one connection of the floor, reading the answer as Arrow
+// batches.
+func timeQueries(ctx context.Context, parquet, file string, runs int) (map[string]any, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var qs []struct{ Name, SQL string }
+	if err := json.Unmarshal(b, &qs); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	db, err := openFloor(ctx, parquet)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET TimeZone = 'UTC'"); err != nil {
+		return nil, err
+	}
+	var version string
+	if err := conn.QueryRowContext(ctx, "SELECT version()").Scan(&version); err != nil {
+		return nil, err
+	}
+	times := map[string][]float64{}
+	for _, q := range qs {
+		for i := range runs + 1 {
+			t0 := time.Now()
+			err := conn.Raw(func(dc any) error {
+				ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
+				if err != nil {
+					return err
+				}
+				rdr, err := ar.QueryContext(ctx, q.SQL)
+				if err != nil {
+					return err
+				}
+				defer rdr.Release()
+				for rdr.Next() {
+				}
+				return rdr.Err()
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", q.Name, err)
+			}
+			if i > 0 {
+				times[q.Name] = append(times[q.Name], time.Since(t0).Seconds())
+			}
+		}
+	}
+	return map[string]any{"engine": "DuckDB " + version, "queries": times}, nil
 }
 
 // floorRunner is one connection of the floor's DuckDB; rows are read as
