@@ -283,3 +283,21 @@ func TestEngine_LastCache_KeepsNoReferenceToTheWrittenBatch(t *testing.T) {
 	}
 	require.ElementsMatch(t, []any{"first-host-with-a-long-name", "second-host-with-a-long-name"}, hosts)
 }
+
+// Rows that need no deduplication are read by one SELECT over their
+// source: no __seq and no wrapping projection for DuckDB to bind.
+func TestEngine_TableSQL_CleanSourceIsOneSelect(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	e := open(t, t.TempDir())
+	defer e.Close()
+	write(t, e, mem, row{host: "a", f: fp(1), g: ip(2), time: day0}, row{host: "b", f: fp(3), time: day0})
+	q, err := e.TableSQL(catalog.DefaultDatabase, "m")
+	require.NoError(t, err)
+	ts := e.tableState(catalog.DefaultDatabase, "m")
+	ts.mu.Lock()
+	gen := ts.active.table
+	ts.mu.Unlock()
+	require.Equal(t, `SELECT "host", "f", "g", "time" FROM `+gen, q)
+	require.Equal(t, []result{{"a", 1.0, int64(2), day0}, {"b", 3.0, nil, day0}}, readAll(t, e))
+}
