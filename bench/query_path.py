@@ -183,7 +183,8 @@ def dashload_exe(work: Path) -> Path | None:
 
 
 def go_dashboard(work: Path, flight: str | None = None, pg: str | None = None,
-                 duckdb: str | None = None, seconds: float = DASHBOARD_SECONDS) -> dict | None:
+                 duckdb: str | None = None, seconds: float = DASHBOARD_SECONDS,
+                 clients: int = DASHBOARD_CLIENTS) -> dict | None:
     """The dashboard load from Go clients, as Grafana sends it (bench/dashload: arrow-go's
     Flight SQL client for Fletch given flight=HOST:PORT, pgx for QuestDB given pg=URL, and
     the DuckDB floor in process on a native table of the Parquet file duckdb=PATH).
@@ -191,7 +192,7 @@ def go_dashboard(work: Path, flight: str | None = None, pg: str | None = None,
     exe = dashload_exe(work)
     if exe is None:
         return None
-    cmd = [str(exe), "-clients", str(DASHBOARD_CLIENTS), "-seconds", str(seconds)]
+    cmd = [str(exe), "-clients", str(clients), "-seconds", str(seconds)]
     cmd += (["-flight", flight, "-db", "tsbs"] if flight else ["-pg", pg] if pg else ["-duckdb", duckdb])
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 300)
     if proc.returncode != 0:

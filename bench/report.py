@@ -120,6 +120,7 @@ def render(r: dict) -> str:
     out += edge_writers_section(r)
     out += persisted_section(r)
     out += query_path_section(r)
+    out += curve_section(r)
 
     st = r["storage"]
     dg = r["doget"]
@@ -353,6 +354,67 @@ def query_path_section(r: dict) -> list[str]:
             "planning (cached per statement text), one execution, and the client's RPCs; the arrow-go figure "
             "is `go test -bench FlightSQL_Select1 ./tests/grafana` against the same binary.", ""]
     return out
+
+
+CURVE_PNG = "img/bench-concurrency.png"  # beside the document the section is spliced into
+GOAL_CURVE_SPEEDUP = 1.6  # issue 19: 16 clients ≥ 1.6× the queries/s of one, on 2 cores
+
+
+def curve_section(r: dict) -> list[str]:
+    """Queries/s against concurrent clients, Fletch and QuestDB (Go clients)."""
+    c = (r.get("query_path") or {}).get("curve")
+    if not c or not c.get("fletch"):
+        return []
+    f, q = c["fletch"], c.get("questdb") or {}
+    out = ["### Queries/s against concurrent clients", "",
+           "The dashboard panel query above from 1, 4, 16 and 64 Go clients at once (arrow-go for "
+           "Fletch, pgx for QuestDB; each client its own connection, queries back to back for "
+           f"5 s; Fletch then QuestDB at each step). The plot is `docs/{CURVE_PNG}`.", "",
+           "| clients | Fletch queries/s | Fletch p50 / p99 ms | QuestDB queries/s | QuestDB p50 / p99 ms |",
+           "|---|---|---|---|---|"]
+    for n in sorted(f, key=int):
+        a, b = f[n], q.get(n)
+        out.append(f"| {n} | {a['qps']:,.0f} | {a['p50'] * 1000:.1f} / {a['p99'] * 1000:.1f} | "
+                   + (f"{b['qps']:,.0f} | {b['p50'] * 1000:.1f} / {b['p99'] * 1000:.1f} |" if b else "— | — |"))
+    one, sixteen = f.get(1) or f.get("1"), f.get(16) or f.get("16")
+    if one and sixteen:
+        k = sixteen["qps"] / one["qps"]
+        out += ["", f"Fletch at 16 clients: {k:.2f}× its queries/s at one client (goal ≥ "
+                f"{GOAL_CURVE_SPEEDUP}×: {_yes(k >= GOAL_CURVE_SPEEDUP)})."]
+    return out + [""]
+
+
+def plot_curve(r: dict, path: Path) -> Path | None:
+    """The concurrency curve as a PNG at path; None without data or matplotlib."""
+    c = (r.get("query_path") or {}).get("curve")
+    if not c or not c.get("fletch"):
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, runs in c.items():
+        if runs:
+            ns = sorted(runs, key=int)
+            ax.plot([int(n) for n in ns], [runs[n]["qps"] for n in ns], marker="o",
+                    label="Fletch (Flight SQL)" if name == "fletch" else "QuestDB (PG wire)")
+    ax.set_xscale("log", base=2)
+    ticks = sorted({int(n) for runs in c.values() for n in runs})
+    ax.set_xticks(ticks, [str(n) for n in ticks])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("concurrent clients")
+    ax.set_ylabel("queries/s")
+    ax.set_title("Dashboard panel queries, Go clients, 2 cores")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def splice(doc: Path, section: str) -> None:

@@ -281,12 +281,31 @@ def query_path_run(fletch, qdb, args, res, floor_path: Path):
         go_row("dashboard_duckdb_go", "the DuckDB floor", duckdb=str(floor_path))
         if qdb is not None:
             go_row("dashboard_questdb_go", "QuestDB", pg=f"postgres://admin:quest@127.0.0.1:{qdb.pg_port}/qdb")
+        out["curve"] = concurrency_curve(work, addr, qdb)
         fletch.restart(args=["--query-threads", "1"])
         fletch.wait_hot_tier()
         go_row("dashboard_fletch_go_t1", "Fletch --query-threads 1", flight=f"127.0.0.1:{fletch.srv.port}")
         fletch.restart(args=[])
         fletch.wait_hot_tier()
     res["query_path"] = out
+
+
+CURVE_CLIENTS = (1, 4, 16, 64)
+CURVE_SECONDS = 5.0
+
+
+def concurrency_curve(work: Path, flight: str, qdb) -> dict:
+    """Queries/s and latency of the dashboard panel query from 1, 4, 16 and 64 Go clients
+    at once, Fletch then QuestDB at each step: {"fletch": {n: dashload result}, "questdb": ...}."""
+    curve = {"fletch": {}, "questdb": {}}
+    for n in CURVE_CLIENTS:
+        curve["fletch"][n] = query_path.go_dashboard(work, flight=flight, seconds=CURVE_SECONDS, clients=n)
+        if qdb is not None:
+            curve["questdb"][n] = query_path.go_dashboard(
+                work, pg=f"postgres://admin:quest@127.0.0.1:{qdb.pg_port}/qdb", seconds=CURVE_SECONDS, clients=n)
+        log(f"{n} clients: " + ", ".join(f"{k} {v[n]['qps']:.0f} queries/s, p99 {v[n]['p99'] * 1000:.1f} ms"
+                                         for k, v in curve.items() if n in v))
+    return curve
 
 
 def _time(fn) -> float:
@@ -534,6 +553,9 @@ def main(argv=None) -> int:
     if args.out != "-":
         report.splice(Path(args.out), section)
         log(f"wrote the generated section of {args.out}")
+        png = report.plot_curve(res, Path(args.out).parent / report.CURVE_PNG)
+        if png:
+            log(f"wrote {png}")
     return 0
 
 
