@@ -377,6 +377,19 @@ func writePretty(w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch) {
 
 // backup streams a tar archive of a consistent copy of every database
 // (storage.Engine.Backup). It needs an admin token for all databases.
+// adminOnly serves h to an admin token for all databases (any caller when
+// auth is off) and answers 403 to any other.
+func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := auth.FromContext(r.Context())
+		if !ok || p.Database != auth.AllDatabases || p.Permission < auth.PermAdmin {
+			s.writeError(w, apiV3, http.StatusForbidden, r.URL.Path+" needs an admin token for all databases (--database '*')", nil)
+			return
+		}
+		h(w, r)
+	}
+}
+
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	p, ok := auth.FromContext(r.Context())
 	if !ok || p.Database != auth.AllDatabases || p.Permission < auth.PermAdmin {
