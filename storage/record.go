@@ -36,6 +36,14 @@ type TableBatch struct {
 
 func encodeWriteRecord(db string, batches []TableBatch) ([]byte, error) {
 	var buf bytes.Buffer
+	// Room for the whole record up front: grown from empty, a 216,000-row
+	// TSBS batch (50 MB of IPC) was copied some 20 times, and the
+	// garbage kept Go's GC busy for a tenth of a DoPut's CPU.
+	size := 64 + len(db)
+	for _, b := range batches {
+		size += len(b.Table) + 4096 + int(recordBytes(b.Record)) + 8*3*int(b.Record.NumCols())
+	}
+	buf.Grow(size)
 	buf.WriteByte(writeRecordVersion)
 	putString16(&buf, db)
 	binary.Write(&buf, binary.LittleEndian, uint16(len(batches)))
