@@ -67,15 +67,15 @@ func (s *Server) routes() http.Handler {
 		})
 	})
 	mux.Handle("GET /metrics", metricsHandler())
-	mux.HandleFunc("GET /api/v3/backup", s.backup)
+	mux.HandleFunc("GET /api/v3/backup", s.adminOnly("a backup", s.backup))
 	// Go's profiles (net/http/pprof), for an admin of every database:
 	// /debug/pprof/profile?seconds=N is the CPU profile, /debug/pprof/
 	// lists the others. DuckDB's own threads show as cgo calls.
-	mux.HandleFunc("GET /debug/pprof/", s.adminOnly(pprof.Index))
-	mux.HandleFunc("GET /debug/pprof/cmdline", s.adminOnly(pprof.Cmdline))
-	mux.HandleFunc("GET /debug/pprof/profile", s.adminOnly(pprof.Profile))
-	mux.HandleFunc("GET /debug/pprof/symbol", s.adminOnly(pprof.Symbol))
-	mux.HandleFunc("GET /debug/pprof/trace", s.adminOnly(pprof.Trace))
+	mux.HandleFunc("GET /debug/pprof/", s.adminOnly("a profile", pprof.Index))
+	mux.HandleFunc("GET /debug/pprof/cmdline", s.adminOnly("a profile", pprof.Cmdline))
+	mux.HandleFunc("GET /debug/pprof/profile", s.adminOnly("a profile", pprof.Profile))
+	mux.HandleFunc("GET /debug/pprof/symbol", s.adminOnly("a profile", pprof.Symbol))
+	mux.HandleFunc("GET /debug/pprof/trace", s.adminOnly("a profile", pprof.Trace))
 	mux.HandleFunc("GET /api/v3/query_sql", s.querySQL)
 	mux.HandleFunc("POST /api/v3/query_sql", s.querySQL)
 	mux.HandleFunc("GET /api/v3/configure/database", s.showDatabases)

@@ -375,27 +375,22 @@ func writePretty(w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch) {
 	line()
 }
 
-// backup streams a tar archive of a consistent copy of every database
-// (storage.Engine.Backup). It needs an admin token for all databases.
 // adminOnly serves h to an admin token for all databases (any caller when
-// auth is off) and answers 403 to any other.
-func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+// auth is off) and answers 403 to any other, saying that what needs one.
+func (s *Server) adminOnly(what string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := auth.FromContext(r.Context())
 		if !ok || p.Database != auth.AllDatabases || p.Permission < auth.PermAdmin {
-			s.writeError(w, apiV3, http.StatusForbidden, r.URL.Path+" needs an admin token for all databases (--database '*')", nil)
+			s.writeError(w, apiV3, http.StatusForbidden, what+" needs an admin token for all databases (--database '*')", nil)
 			return
 		}
 		h(w, r)
 	}
 }
 
+// backup streams a tar archive of a consistent copy of every database
+// (storage.Engine.Backup). Routed behind adminOnly.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
-	p, ok := auth.FromContext(r.Context())
-	if !ok || p.Database != auth.AllDatabases || p.Permission < auth.PermAdmin {
-		s.writeError(w, apiV3, http.StatusForbidden, "a backup needs an admin token for all databases (--database '*')", nil)
-		return
-	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.Header().Set("Content-Disposition", `attachment; filename="fletch-backup.tar"`)
 	if err := s.st.Backup(r.Context(), w); err != nil {
