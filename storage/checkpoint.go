@@ -84,11 +84,11 @@ func (e *Engine) checkpointLoop(ctx context.Context) {
 			return
 		case <-e.ckptKick:
 		case <-tick.C:
-			n := e.unchecked.Load()
-			idle := time.Since(time.Unix(0, e.lastBufferWrite.Load())) >= checkpointIdle
-			if n == 0 || (n < e.ckptBytes.Load() && !idle) {
-				continue
-			}
+		}
+		n := e.unchecked.Load()
+		idle := time.Since(time.Unix(0, e.lastBufferWrite.Load())) >= checkpointIdle
+		if n == 0 || (n < e.ckptBytes.Load() && !idle) {
+			continue
 		}
 		if err := e.checkpointBuffer(ctx); err != nil && ctx.Err() == nil {
 			bufferCheckpointRetries.Inc()
