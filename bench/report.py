@@ -393,7 +393,7 @@ def curve_section(r: dict) -> list[str]:
         a, b = f[n], q.get(n)
         out.append(f"| {n} | {a['qps']:,.0f} | {a['p50'] * 1000:.1f} / {a['p99'] * 1000:.1f} | "
                    + (f"{b['qps']:,.0f} | {b['p50'] * 1000:.1f} / {b['p99'] * 1000:.1f} |" if b else "— | — |"))
-    one, sixteen = f.get(1) or f.get("1"), f.get(16) or f.get("16")
+    one, sixteen = f.get("1"), f.get("16")
     if one and sixteen:
         k = sixteen["qps"] / one["qps"]
         out += ["", f"Fletch at 16 clients: {k:.2f}× its queries/s at one client (goal ≥ "

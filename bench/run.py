@@ -297,15 +297,17 @@ CURVE_SECONDS = 5.0
 
 def concurrency_curve(work: Path, flight: str, qdb) -> dict:
     """Queries/s and latency of the dashboard panel query from 1, 4, 16 and 64 Go clients
-    at once, Fletch then QuestDB at each step: {"fletch": {n: dashload result}, "questdb": ...}."""
+    at once, Fletch then QuestDB at each step: {"fletch": {"n": dashload result}, "questdb": ...}
+    (keys are strings, as they come back from the JSON results file)."""
     curve = {"fletch": {}, "questdb": {}}
     for n in CURVE_CLIENTS:
-        curve["fletch"][n] = query_path.go_dashboard(work, flight=flight, seconds=CURVE_SECONDS, clients=n)
+        k = str(n)
+        curve["fletch"][k] = query_path.go_dashboard(work, flight=flight, seconds=CURVE_SECONDS, clients=n)
         if qdb is not None:
-            curve["questdb"][n] = query_path.go_dashboard(
+            curve["questdb"][k] = query_path.go_dashboard(
                 work, pg=f"postgres://admin:quest@127.0.0.1:{qdb.pg_port}/qdb", seconds=CURVE_SECONDS, clients=n)
-        log(f"{n} clients: " + ", ".join(f"{k} {v[n]['qps']:.0f} queries/s, p99 {v[n]['p99'] * 1000:.1f} ms"
-                                         for k, v in curve.items() if n in v))
+        log(f"{n} clients: " + ", ".join(f"{name} {v[k]['qps']:.0f} queries/s, p99 {v[k]['p99'] * 1000:.1f} ms"
+                                         for name, v in curve.items() if k in v))
     return curve
 
 
