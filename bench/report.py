@@ -158,6 +158,9 @@ def render(r: dict) -> str:
                f"{ed['hot_wait_s']:.1f} s after the restart); the 24-hour query is `{ed['sql24']}`."
                if "365d" in ed else ""), ""]
 
+    out += ["The plot of these three is `docs/" + HISTORY_PNG + "`.", ""] if "365d" in ed else []
+    out += cardinality_section(r)
+
     out += ["### The issue's goals", "", "| goal | measured | met |", "|---|---|---|"]
     out.append(f"| HTTP line protocol ≥ {GOAL_LP_LINES_S:,} lines/s | {lp_rate:,.0f} | {_yes(lp_rate >= GOAL_LP_LINES_S)} |")
     out.append(f"| DoPut ≥ {GOAL_DOPUT_ROWS_S:,} rows/s | {dp_rate:,.0f} | {_yes(dp_rate >= GOAL_DOPUT_ROWS_S)} |")
@@ -178,6 +181,7 @@ def render(r: dict) -> str:
     if "365d" in ed:
         r365 = med(ed["365d"]) / med(ed["1d"])
         out.append(f"| leading edge 365 d ÷ 1 d ≤ {GOAL_EDGE_RATIO}× (issue 19) | {r365:.2f}× | {_yes(r365 <= GOAL_EDGE_RATIO)} |")
+    out += cardinality_goals(r)
 
     out += ["", "### How to reproduce", "",
             "<!-- docs-test: skip: minutes of benchmarks and a QuestDB download; `make bench` is this command -->",
@@ -401,17 +405,133 @@ def curve_section(r: dict) -> list[str]:
     return out + [""]
 
 
-def plot_curve(r: dict, path: Path) -> Path | None:
-    """The concurrency curve as a PNG at path; None without data or matplotlib."""
-    c = (r.get("query_path") or {}).get("curve")
-    if not c or not c.get("fletch"):
-        return None
+HISTORY_PNG = "img/bench-history.png"
+CARDINALITY_PNG = "img/bench-cardinality.png"
+GOAL_CARD_RATE = 0.7         # issue 19: 1 M series ingest ≥ 0.7× the 1 K-series rate
+GOAL_CARD_RSS = 2 * 10**9    # and RSS ≤ 2 GB
+
+
+def cardinality_section(r: dict) -> list[str]:
+    """Ingest, memory and a one-series query against the number of series (bench/cardinality.py)."""
+    c = r.get("cardinality")
+    if not c:
+        return []
+    base = c[min(c, key=int)]
+    first = next(iter(c.values()))
+    out = ["### Series cardinality", "",
+           f"{first['lines']:,} lines of `card,host=host_<i>,region=r<i mod 16> v=<float>,n=<int>i` "
+           "over one UTC day, every series once per step in time order, sent by 4 line-protocol "
+           "writers (10,000-line bodies, ack = durable) to a fresh server; then one series' "
+           f"points queried through ADBC ({len(first['query_buffered_s'])} series, median) while "
+           "buffered and after a graceful restart (Parquet, hot tier). Peak RSS is the server's "
+           f"VmHWM after the ingest; server CPU is its user + system time over the ingest, which "
+           "on a shared 2-core machine says more than the rate when the Python writers are the "
+           f"bottleneck (`bench/cardinality.py`). The plot is `docs/{CARDINALITY_PNG}`.", "",
+           "| series | points each | lines/s | ÷ fewest series | server CPU per line | peak RSS "
+           "| RSS after restart | one series, buffered | one series, persisted | graceful stop |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for n in sorted(c, key=int):
+        x = c[n]
+        out.append(f"| {int(n):,} | {x['lines'] // int(n):,} | {x['lines_per_s']:,.0f} | "
+                   f"{x['lines_per_s'] / base['lines_per_s']:.2f}× | {x['server_cpu_us_per_line']:.2f} µs | "
+                   f"{x['peak_rss_bytes'] / 2**20:,.0f} MB | "
+                   f"{x['rss_after_restart_bytes'] / 2**20:,.0f} MB | {ms(x['query_buffered_s'])} ms | "
+                   f"{ms(x['query_persisted_s'])} ms | {x['restart_s']:.1f} s |")
+    return out + [""]
+
+
+def cardinality_goals(r: dict) -> list[str]:
+    c = r.get("cardinality") or {}
+    lo, hi = c.get("1000"), c.get("1000000")
+    if not lo or not hi:
+        return []
+    k = hi["lines_per_s"] / lo["lines_per_s"]
+    rss = hi["peak_rss_bytes"]
+    return [f"| 1 M series: ingest ≥ {GOAL_CARD_RATE}× the 1 K-series rate (issue 19) | {k:.2f}× | "
+            f"{_yes(k >= GOAL_CARD_RATE)} |",
+            f"| 1 M series: RSS ≤ 2 GB (issue 19) | {rss / 1e9:.2f} GB peak | {_yes(rss <= GOAL_CARD_RSS)} |"]
+
+
+def _pyplot():
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def _save(fig, plt, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_all(r: dict, docs: Path) -> list[Path]:
+    """Every plot the run has data for, as PNGs under docs (the directory of the document the
+    section is spliced into); none without matplotlib."""
+    out = []
+    for fn, rel in ((plot_curve, CURVE_PNG), (plot_history, HISTORY_PNG), (plot_cardinality, CARDINALITY_PNG)):
+        p = fn(r, docs / rel)
+        if p:
+            out.append(p)
+    return out
+
+
+def plot_history(r: dict, path: Path) -> Path | None:
+    """Leading-edge and 24-hour latency against days of history."""
+    ed = r.get("edge") or {}
+    plt = _pyplot() if "365d" in ed else None
+    if plt is None:
+        return None
+    days = [1, 30, 365]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(days, [med(ed[f"{d}d"]) * 1000 for d in days], marker="o", label="last 5 minutes")
+    ax.plot(days, [med(ed["24h"][f"{d}d"]) * 1000 for d in days], marker="o", label="last 24 hours")
+    ax.set_xscale("log")
+    ax.set_xticks(days, [str(d) for d in days])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("days of history")
+    ax.set_ylabel("median ms")
+    ax.set_title("100 hosts, Flight SQL (ADBC), 2 cores")
+    ax.legend(loc="lower right")
+    return _save(fig, plt, path)
+
+
+def plot_cardinality(r: dict, path: Path) -> Path | None:
+    """Ingest rate, peak RSS and the one-series query against the number of series."""
+    c = r.get("cardinality")
+    plt = _pyplot() if c else None
+    if plt is None:
+        return None
+    ns = sorted(c, key=int)
+    xs = [int(n) for n in ns]
+    fig, axs = plt.subplots(1, 3, figsize=(10, 3.2))
+    axs[0].plot(xs, [c[n]["lines_per_s"] / 1000 for n in ns], marker="o")
+    axs[0].set_ylabel("thousand lines/s")
+    axs[1].plot(xs, [c[n]["peak_rss_bytes"] / 2**20 for n in ns], marker="o")
+    axs[1].set_ylabel("peak RSS, MB")
+    axs[2].plot(xs, [med(c[n]["query_buffered_s"]) * 1000 for n in ns], marker="o", label="buffered")
+    axs[2].plot(xs, [med(c[n]["query_persisted_s"]) * 1000 for n in ns], marker="o", label="persisted")
+    axs[2].set_ylabel("one-series query, median ms")
+    axs[2].legend(loc="lower right")
+    for ax in axs:
+        ax.set_xscale("log")
+        ax.set_xticks(xs, [f"{x:,}" for x in xs])
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("series")
+    return _save(fig, plt, path)
+
+
+def plot_curve(r: dict, path: Path) -> Path | None:
+    """The concurrency curve as a PNG at path; None without data or matplotlib."""
+    c = (r.get("query_path") or {}).get("curve")
+    plt = _pyplot() if c and c.get("fletch") else None
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for name, runs in c.items():
@@ -427,11 +547,7 @@ def plot_curve(r: dict, path: Path) -> Path | None:
     ax.set_ylabel("queries/s")
     ax.set_title("Dashboard panel queries, Go clients, 2 cores")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, plt, path)
 
 
 def splice(doc: Path, section: str) -> None:

@@ -37,6 +37,7 @@ import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
+import cardinality  # noqa: E402
 import generated  # noqa: E402
 import query_path  # noqa: E402
 import report  # noqa: E402
@@ -559,6 +560,7 @@ def main(argv=None) -> int:
                 qdb = None
         doget_run(work, args, res)
         edge_run(work, args, res)
+        res["cardinality"] = cardinality.run(work, writers=args.writers, runs=args.query_runs, log=log)
     finally:
         Fletch.close_all()
         if qdb is not None:
@@ -576,8 +578,7 @@ def main(argv=None) -> int:
     if args.out != "-":
         report.splice(Path(args.out), section)
         log(f"wrote the generated section of {args.out}")
-        png = report.plot_curve(res, Path(args.out).parent / report.CURVE_PNG)
-        if png:
+        for png in report.plot_all(res, Path(args.out).parent):
             log(f"wrote {png}")
     return 0
 

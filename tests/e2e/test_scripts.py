@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -209,3 +210,22 @@ def test_bench_sh_starts_the_runner(fletch_bin):
                        env={**os.environ, "FLETCH_BIN": str(fletch_bin)})
     assert p.returncode == 0, p.stderr
     assert "usage: run.py" in p.stdout and "--no-questdb" in p.stdout
+
+
+# -- bench/cardinality.py ----------------------------------------------------------------
+def test_cardinality_bench_checks_every_series_it_queries(fletch_bin, tmp_path):
+    """The scale curve's harness, small: each cardinality on a fresh server, one series'
+    points queried buffered and persisted and compared with the values it generated (the
+    script raises on a difference), figures for every cardinality."""
+    out = tmp_path / "card.json"
+    p = subprocess.run([sys.executable, str(REPO / "bench" / "cardinality.py"), "--series", "10,1000",
+                        "--lines", "20000", "--runs", "2", "--json", str(out)],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "FLETCH_BIN": str(fletch_bin)})
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert sorted(res) == ["10", "1000"]
+    for n, r in res.items():
+        assert r["lines"] == 20000 and r["series"] == int(n)
+        assert r["lines_per_s"] > 0 and r["peak_rss_bytes"] >= r["rss_bytes"] > 0
+        assert len(r["query_buffered_s"]) == len(r["query_persisted_s"]) == 2
+        assert r["files"] == 1, "one UTC day persists as one file"
