@@ -44,6 +44,9 @@ func code(err error) (codes.Code, int) {
 		// 507, as WebDAV defined it: the server cannot store what the
 		// request needs stored.
 		return codes.ResourceExhausted, http.StatusInsufficientStorage
+	case storage.IsFailed(err):
+		// The process is about to restart (storage.ErrFailed); retry.
+		return codes.Unavailable, http.StatusServiceUnavailable
 	case errors.Is(err, storage.ErrBufferFull), errors.Is(err, query.ErrBusy):
 		return codes.ResourceExhausted, http.StatusTooManyRequests
 	case errors.Is(err, query.ErrTimeout):

@@ -133,6 +133,9 @@ func (e *Engine) write(ctx context.Context, db string, batches []TableBatch, noS
 	if total > MaxRowsPerWrite {
 		return fmt.Errorf("%w: a write may carry at most %d rows; this one has %d", ErrInvalidWrite, MaxRowsPerWrite, total)
 	}
+	if err := e.FailedErr(); err != nil {
+		return err // not logged in the WAL: it could not be buffered
+	}
 	if err := e.waitForRoom(ctx); err != nil {
 		return err
 	}
@@ -154,7 +157,7 @@ func (e *Engine) write(ctx context.Context, db string, batches []TableBatch, noS
 	}
 	if total > 0 {
 		if err := e.applyRecord(ctx, db, seq, batches, false); err != nil {
-			return err
+			return e.checkFailed(err)
 		}
 	}
 	if offsets != nil {

@@ -215,6 +215,14 @@ type Engine struct {
 	ckptKick        chan struct{}
 	ckptStop        context.CancelFunc
 	ckptDone        chan struct{}
+
+	// The failure watch (failure.go): failed is closed once DuckDB has
+	// invalidated the database, failErr says why; failStop ends the watch
+	// and failDone is closed when it has.
+	failed   chan struct{}
+	failErr  atomic.Pointer[error]
+	failStop context.CancelFunc
+	failDone chan struct{}
 }
 
 type tableKey struct{ db, table string }
@@ -245,6 +253,9 @@ func Open(opts Options) (*Engine, error) {
 		hotDone:     make(chan struct{}),
 		ckptKick:    make(chan struct{}, 1),
 		ckptDone:    make(chan struct{}),
+		failed:      make(chan struct{}),
+		failStop:    func() {},
+		failDone:    make(chan struct{}),
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -307,6 +318,9 @@ func Open(opts Options) (*Engine, error) {
 	ckptCtx, ckptCancel := context.WithCancel(context.Background())
 	e.ckptStop = ckptCancel
 	go e.checkpointLoop(ckptCtx)
+	failCtx, failCancel := context.WithCancel(context.Background())
+	e.failStop = failCancel
+	go e.failLoop(failCtx)
 	if opts.NoCompaction {
 		close(e.compactDone)
 	} else {
@@ -413,11 +427,18 @@ func (e *Engine) Close() error {
 	e.compactStop()
 	e.hotStop()
 	e.ckptStop()
+	e.failStop()
 	close(e.stop)
 	<-e.compactDone
 	<-e.hotDone
 	<-e.ckptDone
+	<-e.failDone
 	<-e.done
+	if err := e.FailedErr(); err != nil {
+		// DuckDB refuses every statement now: nothing can be persisted.
+		// The WAL holds every acknowledged write; the next start replays it.
+		return errors.Join(err, e.wal.Close(), e.closeDuckDB())
+	}
 	errPersist := e.Persist(context.Background())
 	e.reap(true)
 	errWAL := e.wal.Close()
@@ -452,6 +473,10 @@ func (e *Engine) persistLoop() {
 			continue
 		}
 		if err := e.Persist(context.Background()); err != nil {
+			if IsFailed(err) {
+				e.checkFailed(err)
+				return // nothing persists again until the restart
+			}
 			// Back off so a full disk is not hammered (nor the log
 			// flooded) every tick; the buffered rows stay queryable.
 			failures++

@@ -208,6 +208,11 @@ func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts serv
 		if err != nil {
 			log.Error("serve", "err", err)
 		}
+	case <-st.Failed():
+		// DuckDB invalidated its database (storage.ErrFailed): stop and
+		// exit non-zero so a supervisor restarts fletch, which replays
+		// the WAL. Close skips the persist.
+		log.Error("shutting down: the embedded database failed; restart fletch to recover (no acknowledged write is lost)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
