@@ -68,6 +68,14 @@ type CompactionPolicy struct {
 	// ClosedAfter is how long after a day's end it counts as closed; a
 	// closed day with two or more files is merged whole. Default 1 h.
 	ClosedAfter time.Duration
+	// MaxMergeBytes caps the Parquet bytes one merge reads (0: no cap). A
+	// merge sorts its rows in DuckDB, several times their Parquet size,
+	// sharing DuckDB's memory limit with buffer inserts and queries; an
+	// insert that meets a full limit fails. The engine sets it to an
+	// eighth of --query-memory-bytes. A run over the cap is cut to its
+	// newest files within it; a closed day over the cap is merged as a
+	// day still being written is.
+	MaxMergeBytes int64
 }
 
 func (p *CompactionPolicy) ensureDefaults() {
@@ -92,12 +100,19 @@ func (p CompactionPolicy) selectFiles(files []ParquetFile, closed bool) []Parque
 		}
 		return sorted[i].ID < sorted[j].ID
 	})
+	capped := func(n int64) bool { return p.MaxMergeBytes > 0 && n > p.MaxMergeBytes }
 	if closed {
-		return sorted
+		var total int64
+		for _, f := range sorted {
+			total += f.Bytes
+		}
+		if !capped(total) {
+			return sorted
+		}
 	}
 	start := len(sorted) - 1
 	newer := sorted[start].Bytes
-	for start > 0 && sorted[start-1].Bytes <= newer {
+	for start > 0 && sorted[start-1].Bytes <= newer && !capped(newer+sorted[start-1].Bytes) {
 		start--
 		newer += sorted[start].Bytes
 	}
@@ -141,7 +156,11 @@ func (e *Engine) compactLoop(ctx context.Context) {
 		case <-next.C:
 			next.Reset(e.opts.CompactionInterval)
 		}
-		if _, err := e.Compact(ctx, e.opts.Compaction); err != nil && ctx.Err() == nil {
+		policy := e.opts.Compaction
+		if policy.MaxMergeBytes == 0 && e.opts.QueryMemoryBytes > 0 {
+			policy.MaxMergeBytes = e.opts.QueryMemoryBytes / 8
+		}
+		if _, err := e.Compact(ctx, policy); err != nil && ctx.Err() == nil {
 			e.log.Error("compaction", "err", err)
 		}
 	}

@@ -55,6 +55,29 @@ func TestCompactionPolicy_SelectFiles(t *testing.T) {
 	}
 }
 
+// With MaxMergeBytes a merge reads at most that many bytes: the newest run
+// is cut where the cap would be passed, and a closed day over the cap
+// merges as an open one.
+func TestCompactionPolicy_SelectFiles_MaxMergeBytes(t *testing.T) {
+	p := CompactionPolicy{MinFiles: 4, MaxMergeBytes: 10}
+	for name, tc := range map[string]struct {
+		files  []ParquetFile
+		closed bool
+		want   []uint64
+	}{
+		"within the cap":                 {files: sizedFiles(2, 2, 2, 2), want: []uint64{1, 2, 3, 4}},
+		"run cut at the cap":             {files: sizedFiles(2, 2, 2, 2, 2, 2), want: []uint64{2, 3, 4, 5, 6}},
+		"cut run too short":              {files: sizedFiles(4, 4, 4, 4), want: nil},
+		"closed day within the cap":      {files: sizedFiles(8, 1), closed: true, want: []uint64{1, 2}},
+		"closed day over the cap":        {files: sizedFiles(30, 1, 1, 1, 1), closed: true, want: []uint64{2, 3, 4, 5}},
+		"closed day over the cap, short": {files: sizedFiles(30, 1), closed: true, want: nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, ids(p.selectFiles(tc.files, tc.closed)))
+		})
+	}
+}
+
 // Whatever the sizes, a selection is the newest files, contiguous in MaxSeq
 // order, each no bigger than the newer ones together, and the file before
 // the run (if any) bigger than the run.

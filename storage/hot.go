@@ -158,6 +158,9 @@ func (e *Engine) planHot() (load []ParquetFile, drop []hotTable) {
 	var total int64
 	ratio := e.hotRatio()
 	for _, f := range files {
+		if e.hotLoadTooBig(f) {
+			continue // never loadable; the rest of the tier is still worth having
+		}
 		size := max(int64(ratio*float64(f.Bytes)), hotMinBytes)
 		if n, ok := e.hotMeasured[f.ID]; ok {
 			size = n
@@ -189,6 +192,14 @@ func (e *Engine) planHot() (load []ParquetFile, drop []hotTable) {
 		}
 	}
 	return load, drop
+}
+
+// hotLoadTooBig reports whether loading f could take more than half of
+// DuckDB's memory limit: a hot table is held as written, uncompressed
+// (about 16 bytes a value), until its checkpoint compresses it, and that
+// memory is shared with buffer inserts, which fail when it runs out.
+func (e *Engine) hotLoadTooBig(f ParquetFile) bool {
+	return e.opts.QueryMemoryBytes > 0 && f.Rows*int64(len(f.Columns))*16 > e.opts.QueryMemoryBytes/2
 }
 
 // hotMinBytes is the least an in-memory table takes: DuckDB allocates its

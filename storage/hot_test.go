@@ -154,3 +154,15 @@ func TestHotTier_Off(t *testing.T) {
 	require.NotContains(t, q, hotCatalog)
 	require.Equal(t, HotTierStats{LimitBytes: -1}, e.HotTier())
 }
+
+// A file whose load would hold more than half of DuckDB's memory limit
+// uncompressed is never loaded; without a limit every file may be.
+func TestHotTier_LoadTooBig(t *testing.T) {
+	f := ParquetFile{Rows: 1_000_000, Columns: []string{"host", "time", "v", "w"}} // 64 MB as written
+	e := &Engine{opts: Options{QueryMemoryBytes: 128 << 20}}
+	require.False(t, e.hotLoadTooBig(f))
+	e.opts.QueryMemoryBytes = 100 << 20
+	require.True(t, e.hotLoadTooBig(f))
+	e.opts.QueryMemoryBytes = 0
+	require.False(t, e.hotLoadTooBig(f))
+}
