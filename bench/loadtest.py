@@ -1,270 +1,121 @@
 """The standard mixed workload against the real binary on loopback (make loadtest).
 
-Two phases on one server (started with --buffer-max-bytes / --query-memory-bytes caps):
+One server (started with --buffer-max-bytes / --query-memory-bytes caps) and one Go load
+generator, bench/loadgen (arrow-go's Flight SQL client, as Grafana's datasource; net/http
+for line protocol), in two phases:
 1. calibration: LP_WRITERS line-protocol writers send 24 hours of history for HOSTS hosts
-   (one point a minute) as fast as they can: their rate is the writers' maximum.
+   (a point every 10 s: 8.64 M rows, several persists) as fast as they can: their rate is
+   the writers' sustained maximum.
 2. mixed load for DURATION seconds (default 600; LOADTEST_SECONDS overrides):
    - the same writers at half that maximum, stamping now;
-   - one Arrow DoPut writer (DOPUT_ROWS rows a second);
-   - a 1-minute materialized view over cpu kept current, and compaction running;
-   - SMALL_READERS Grafana-style dashboards (ADBC, one connection each): every REFRESH
-     seconds, PANELS small date_bin queries over the last hour;
-   - one heavy reader: a 24-hour double group-by every HEAVY_EVERY seconds.
-It reports per query class p50/p99/max, the writers' rate kept against their target, every
-error (there should be none), and the server's RSS over time against its cap
+   - one Arrow DoPut writer (DOPUT_ROWS rows a second, table sensor);
+   - a 1-minute materialized view over cpu (cpu_1m) kept current, and compaction running;
+   - SMALL_READERS Grafana-style dashboards, one connection each: every REFRESH seconds,
+     4 small panels over the last hour (one host's raw points of cpu and of sensor, one
+     host of cpu_1m, every host's 1-minute average from cpu_1m);
+   - one heavy reader: a 24-hour double group-by over raw cpu every HEAVY_EVERY seconds.
+It reports p50/p99/max per query class and per panel, the writers' rate kept against their
+target, every error (there should be none), and the server's RSS over time against its cap
 (LOADTEST_PLOT=FILE.png draws it). Nothing is asserted; the exit status is 1 if any request
 failed or memory went past the cap.
 
     FLETCH_BIN=bin/fletch LOADTEST_SECONDS=120 python3 bench/loadtest.py
+
+Needs Go (to build bench/loadgen) and requests; matplotlib for the plot.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.flight as flight
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from fletch_client import adbc_connect, grpc_code  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
 from fletch_server import FletchServer, fletch_binary  # noqa: E402
 
 DURATION = float(os.environ.get("LOADTEST_SECONDS", "600"))
-LP_WRITERS = 2
-SMALL_READERS, REFRESH, PANELS = 16, 10.0, 4
+LP_WRITERS, LP_BATCH = 2, 5000
+SMALL_READERS, REFRESH = 16, 10.0
 HEAVY_EVERY = 30.0
 DOPUT_ROWS = 20_000
-LP_BATCH = 5000
 BUFFER_MAX = 64 << 20
 QUERY_MEM = 1 << 30
 MEM_CAP = 3 * BUFFER_MAX + QUERY_MEM + (512 << 20)  # buffers, queries, runtime slack
 DB = "load"
-HOSTS = 200
-RETRY_FOR = 30.0  # seconds a writer keeps retrying one batch through back-pressure
+HOSTS = 1000
 
 
 def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+    try:
+        for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1]) * 1024
+    except OSError:
+        pass
     return 0
 
 
-def pct(xs: list[float], q: float) -> float | None:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * len(xs)))] * 1000, 1) if xs else None
+def build_loadgen(work: Path) -> Path:
+    exe = work / "loadgen"
+    subprocess.run(["go", "build", "-o", str(exe), "./bench/loadgen"], cwd=REPO, check=True, timeout=600)
+    return exe
 
 
 def main() -> int:
-    errors: list[str] = []
-    lock = threading.Lock()
-    stats = {"lp_rows": 0, "arrow_rows": 0, "backpressure_retries": 0}
-    latencies: dict[str, list[float]] = {"small": [], "heavy": []}
-
-    def fail(msg):
-        with lock:
-            errors.append(msg)
-
-    def backpressure(since: float, wait: float) -> bool:
-        """Count one retry and sleep; False once the batch has been refused for RETRY_FOR."""
-        if time.monotonic() - since > RETRY_FOR:
-            return False
-        with lock:
-            stats["backpressure_retries"] += 1
-        time.sleep(wait)
-        return True
-
-    def post_lp(s: requests.Session, srv, body: str) -> bool:
-        since = time.monotonic()
-        while True:
-            r = s.post(srv.http_url + "/api/v2/write", params={"bucket": DB, "precision": "ns"}, data=body, timeout=60)
-            if r.status_code != 429:
-                break
-            try:
-                wait = float(r.headers.get("Retry-After", "1"))
-            except ValueError:
-                wait = 1.0
-            if not backpressure(since, wait):
-                break
-        if r.status_code != 204:
-            fail(f"lp write: {r.status_code} {r.text[:200]}")
-            return False
-        return True
-
     with tempfile.TemporaryDirectory() as d:
+        exe = build_loadgen(Path(d))
         srv = FletchServer(fletch_binary(), Path(d) / "data", Path(d) / "fletch.log",
                            args=["--buffer-max-bytes", str(BUFFER_MAX), "--query-memory-bytes", str(QUERY_MEM),
                                  "--persist-interval", "30s"]).start()
+        base = [str(exe), "-http", srv.http_url, "-flight", srv.grpc_url.removeprefix("grpc://"), "-db", DB,
+                "-hosts", str(HOSTS), "-lp-writers", str(LP_WRITERS), "-lp-batch", str(LP_BATCH)]
 
-        # 1. Calibration: 24 h of history, as fast as the writers go.
-        history_end = time.time_ns() // 60_000_000_000 * 60_000_000_000
-        minutes = 24 * 60
-        t_cal = time.perf_counter()
-
-        def history_writer(n):
-            s = requests.Session()
-            rnd = random.Random(n)
-            lines = []
-            for m in range(n, minutes, LP_WRITERS):
-                ts = history_end - (minutes - m) * 60_000_000_000
-                lines.extend(f"cpu,host=h{h},w=lp{n} usage={rnd.random() * 100},n={m}i {ts}" for h in range(HOSTS))
-                if len(lines) >= LP_BATCH:
-                    if post_lp(s, srv, "\n".join(lines)):
-                        with lock:
-                            stats["lp_rows"] += len(lines)
-                    lines = []
-            if lines and post_lp(s, srv, "\n".join(lines)):
-                with lock:
-                    stats["lp_rows"] += len(lines)
-
-        cal = [threading.Thread(target=history_writer, args=(i,)) for i in range(LP_WRITERS)]
-        for t in cal:
-            t.start()
-        for t in cal:
-            t.join()
-        max_rate = stats["lp_rows"] / (time.perf_counter() - t_cal)
-        target = max_rate / 2
-        stats["lp_rows"] = 0
+        # 1. Calibration.
+        cal = subprocess.run(base + ["-calibrate"], capture_output=True, text=True, timeout=1800)
+        if cal.returncode != 0:
+            print(f"calibration failed:\n{cal.stdout}\n{cal.stderr}", file=sys.stderr)
+            return 1
+        cal_out = json.loads(cal.stdout)
+        target = cal_out["rows_per_s"] / 2
         r = requests.post(srv.http_url + "/api/v3/query_sql", timeout=60, json={"db": DB, "q": (
             "CREATE MATERIALIZED VIEW cpu_1m AS SELECT date_bin(INTERVAL '1 minute', time) AS time, host, "
             "avg(usage) AS usage, max(usage) AS usage_max FROM cpu GROUP BY 1, 2")})
         if r.status_code != 200:
-            fail(f"create view: {r.status_code} {r.text[:200]}")
+            print(f"create view: {r.status_code} {r.text[:200]}", file=sys.stderr)
+            return 1
 
-        # 2. The mixed load.
-        stop = time.monotonic() + DURATION
-
-        def lp_writer(n):
-            s = requests.Session()
-            rnd = random.Random(n)
-            per_writer = target / LP_WRITERS
-            t0 = time.monotonic()
-            sent = 0
-            while time.monotonic() < stop:
-                ahead = sent / per_writer - (time.monotonic() - t0)
-                if ahead > 0:
-                    time.sleep(min(ahead, 1.0))
-                    continue
-                now = time.time_ns()
-                body = "\n".join(f"cpu,host=h{rnd.randrange(HOSTS)},w=lp{n} usage={rnd.random() * 100},n={i}i {now + i}"
-                                  for i in range(LP_BATCH))
-                if post_lp(s, srv, body):
-                    with lock:
-                        stats["lp_rows"] += LP_BATCH
-                sent += LP_BATCH
-
-        def arrow_writer():
-            client = flight.connect(srv.grpc_url)
-            rnd = random.Random(100)
-            while time.monotonic() < stop:
-                t_next = time.monotonic() + 1.0
-                now = time.time_ns()
-                t = pa.table({
-                    "host": pa.array([f"h{rnd.randrange(HOSTS)}" for _ in range(DOPUT_ROWS)]).dictionary_encode(),
-                    "temp": pa.array([rnd.random() * 40 for _ in range(DOPUT_ROWS)]),
-                    "time": pa.array([now + i for i in range(DOPUT_ROWS)], pa.timestamp("ns", tz="UTC")),
-                })
-                since = time.monotonic()
-                while True:
-                    try:
-                        w, r = client.do_put(flight.FlightDescriptor.for_path(DB, "sensor"), t.schema)
-                        w.write_table(t)
-                        w.done_writing()
-                        r.read()
-                        w.close()
-                        with lock:
-                            stats["arrow_rows"] += DOPUT_ROWS
-                    except Exception as e:  # noqa: BLE001
-                        if grpc_code(e) == "RESOURCE_EXHAUSTED" and backpressure(since, 1.0):
-                            continue
-                        fail(f"doput: {e}")
-                    break
-                time.sleep(max(0.0, t_next - time.monotonic()))
-
-        def panels(rnd) -> list[str]:
-            h = rnd.randrange(HOSTS)
-            return [
-                f"SELECT date_bin(INTERVAL '1 minute', time) AS time, max(usage) FROM cpu WHERE host = 'h{h}' "
-                "AND time >= now() - INTERVAL '1 hour' GROUP BY 1 ORDER BY 1",
-                "SELECT date_bin(INTERVAL '1 minute', time) AS time, avg(usage) FROM cpu "
-                "WHERE time >= now() - INTERVAL '1 hour' GROUP BY 1 ORDER BY 1",
-                "SELECT date_bin(INTERVAL '10 seconds', time) AS time, avg(temp) FROM sensor "
-                "WHERE time >= now() - INTERVAL '1 hour' GROUP BY 1 ORDER BY 1",
-                f"SELECT time, usage, usage_max FROM cpu_1m WHERE host = 'h{h}' "
-                "AND time >= now() - INTERVAL '1 hour' ORDER BY time",
-            ][:PANELS]
-
-        def run_query(conn, q: str, cls: str):
-            t0 = time.perf_counter()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(q)
-                    cur.fetch_arrow_table()
-            except Exception as e:  # noqa: BLE001
-                fail(f"{cls} query {q[:50]}: {e}")
-                return
-            with lock:
-                latencies[cls].append(time.perf_counter() - t0)
-
-        def dashboard(n):
-            rnd = random.Random(200 + n)
-            with adbc_connect(srv, DB) as conn:
-                time.sleep(rnd.uniform(0, REFRESH))  # dashboards do not refresh in step
-                while time.monotonic() < stop:
-                    t_next = time.monotonic() + REFRESH
-                    for q in panels(rnd):
-                        run_query(conn, q, "small")
-                    time.sleep(max(0.0, min(t_next, stop) - time.monotonic()))
-
-        def heavy():
-            with adbc_connect(srv, DB) as conn:
-                while time.monotonic() < stop:
-                    t_next = time.monotonic() + HEAVY_EVERY
-                    run_query(conn, "SELECT date_bin(INTERVAL '1 hour', time) AS hour, host, avg(usage), max(usage), "
-                                    "count(*) FROM cpu WHERE time >= now() - INTERVAL '24 hours' GROUP BY 1, 2 ORDER BY 1, 2",
-                              "heavy")
-                    time.sleep(max(0.0, min(t_next, stop) - time.monotonic()))
-
-        threads = ([threading.Thread(target=lp_writer, args=(i,)) for i in range(LP_WRITERS)]
-                   + [threading.Thread(target=arrow_writer)]
-                   + [threading.Thread(target=dashboard, args=(i,)) for i in range(SMALL_READERS)]
-                   + [threading.Thread(target=heavy)])
+        # 2. The mixed load, the server's RSS sampled every second.
         start = time.monotonic()
-        for t in threads:
-            t.start()
+        proc = subprocess.Popen(base + ["-lp-rate", str(target), "-seconds", str(DURATION),
+                                        "-doput-rows", str(DOPUT_ROWS), "-dashboards", str(SMALL_READERS),
+                                        "-refresh", f"{REFRESH}s", "-heavy-every", f"{HEAVY_EVERY}s"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         rss: list[tuple[float, int]] = []
-        while any(t.is_alive() for t in threads):
+        while proc.poll() is None:
             rss.append((time.monotonic() - start, rss_bytes(srv.proc.pid)))
             time.sleep(1.0)
-        elapsed = time.monotonic() - start
+        stdout, stderr = proc.communicate()
         srv.stop()
         log = (Path(d) / "fletch.log").read_text(errors="replace")
         persists = log.count(" msg=persisted ")
         compactions = log.count(" msg=compacted ")
+    try:
+        mixed = json.loads(stdout)
+    except json.JSONDecodeError:
+        print(f"load generator failed ({proc.returncode}):\n{stdout}\n{stderr}", file=sys.stderr)
+        return 1
 
     peak = max((b for _, b in rss), default=0)
-    out = {
-        "seconds": round(elapsed, 1),
-        "lp_max_rows_per_s": round(max_rate), "lp_target_rows_per_s": round(target),
-        "lp_rows_per_s": round(stats["lp_rows"] / elapsed),
-        "lp_kept": round(stats["lp_rows"] / elapsed / target, 3),
-        "arrow_rows_per_s": round(stats["arrow_rows"] / elapsed),
-        "peak_rss_mb": round(peak / 2**20), "rss_cap_mb": round(MEM_CAP / 2**20),
-        "persists": persists, "compaction_passes": compactions,
-        "backpressure_retries": stats["backpressure_retries"],
-        "errors": len(errors),
-    }
-    for cls, xs in latencies.items():
-        out[cls] = {"queries": len(xs), "p50_ms": pct(xs, 0.5), "p99_ms": pct(xs, 0.99), "max_ms": pct(xs, 1.0)}
+    out = {"hosts": HOSTS, "calibration_rows": cal_out["rows"], "lp_max_rows_per_s": round(cal_out["rows_per_s"]),
+           **mixed, "peak_rss_mb": round(peak / 2**20), "rss_cap_mb": round(MEM_CAP / 2**20),
+           "persists": persists, "compaction_passes": compactions}
     print(json.dumps(out, indent=1))
     plot = os.environ.get("LOADTEST_PLOT")
     if plot and rss:
@@ -278,13 +129,11 @@ def main() -> int:
         ax.axhline(MEM_CAP / 2**20, color="C3", linestyle="--", label="cap")
         ax.set_xlabel("seconds into the mixed load")
         ax.set_ylabel("MiB")
-        ax.set_title(f"RSS under the mixed load ({round(elapsed)} s)")
+        ax.set_title(f"RSS under the mixed load ({round(mixed['seconds'])} s)")
         ax.legend(loc="lower right")
         fig.tight_layout()
         fig.savefig(plot, dpi=100)
-    for e in errors[:20]:
-        print("error:", e)
-    return 1 if errors or peak > MEM_CAP else 0
+    return 1 if mixed["errors"] or peak > MEM_CAP else 0
 
 
 if __name__ == "__main__":

@@ -324,6 +324,7 @@ func (q *Engine) limitedQuery(ctx context.Context, db, query string, args ...any
 	}
 	res, err := q.query(ctx, db, query, args...)
 	if err != nil {
+		err = q.st.Check(err) // DuckDB invalidated: the server stops
 		// Judge the context before done ends it.
 		cerr := q.ctxErr(ctx)
 		done()

@@ -23,6 +23,10 @@ func code(err error) (codes.Code, int) {
 	switch {
 	case err == nil:
 		return codes.OK, http.StatusOK
+	case storage.IsFailed(err):
+		// The process is about to restart (storage.ErrFailed); retry.
+		// First: DuckDB's message may come wrapped as bad SQL.
+		return codes.Unavailable, http.StatusServiceUnavailable
 	case errors.As(err, &conflict),
 		errors.Is(err, query.ErrInvalid),
 		errors.Is(err, ingest.ErrUnsupported),
@@ -44,9 +48,6 @@ func code(err error) (codes.Code, int) {
 		// 507, as WebDAV defined it: the server cannot store what the
 		// request needs stored.
 		return codes.ResourceExhausted, http.StatusInsufficientStorage
-	case storage.IsFailed(err):
-		// The process is about to restart (storage.ErrFailed); retry.
-		return codes.Unavailable, http.StatusServiceUnavailable
 	case errors.Is(err, storage.ErrBufferFull), errors.Is(err, query.ErrBusy):
 		return codes.ResourceExhausted, http.StatusTooManyRequests
 	case errors.Is(err, query.ErrTimeout):

@@ -21,8 +21,11 @@ var ErrFailed = errors.New("storage: the embedded database failed; fletch must r
 // still answers.
 const failCheckEvery = time.Second
 
-// invalidatedText is DuckDB's message for a database it invalidated.
-const invalidatedText = "database has been invalidated"
+// invalidatedText is in DuckDB's messages for a database it invalidated:
+// the main one ("database has been invalidated because of a previous fatal
+// error") or an attached one such as the hot tier's ("Database
+// \"_fletch_hot\" has been invalidated because checkpointing failed").
+const invalidatedText = "has been invalidated"
 
 // IsFailed reports whether err says the embedded database failed
 // (ErrFailed, or DuckDB's own message for it).
@@ -52,6 +55,11 @@ func (e *Engine) fail(cause error) {
 		close(e.failed)
 	}
 }
+
+// Check is checkFailed for the layers above: a query that met an
+// invalidated database records the failure (so the server stops) and gets
+// ErrFailed back; any other error is returned as is.
+func (e *Engine) Check(err error) error { return e.checkFailed(err) }
 
 // checkFailed turns an error from DuckDB that says the database failed
 // into ErrFailed (recording the failure); any other error is returned as

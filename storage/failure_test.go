@@ -22,6 +22,7 @@ Original error: "Failed to create checkpoint because of error: Corrupted in-memo
 func TestIsFailed(t *testing.T) {
 	require.True(t, IsFailed(errors.New(duckdbInvalidated)))
 	require.True(t, IsFailed(ErrFailed))
+	require.True(t, IsFailed(errors.New(`IO Error: Database "_fletch_hot" has been invalidated because checkpointing failed. It is an in-memory database, so its data cannot be recovered. Original error: failed to pin block of size 256.0 KiB (1023.7 MiB/1.0 GiB used)`)))
 	require.False(t, IsFailed(nil))
 	require.False(t, IsFailed(errors.New("Out of Memory Error: could not allocate block of size 256.0 KiB")))
 }
