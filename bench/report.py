@@ -471,6 +471,15 @@ def _save(fig, plt, path: Path) -> Path:
     return path
 
 
+def _log_x(ax, ticks: list[int], xlabel: str, ylabel: str, base: int = 10) -> None:
+    """A logarithmic x axis ticked at the measured points, y from 0."""
+    ax.set_xscale("log", base=base)
+    ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
 def plot_all(r: dict, docs: Path) -> list[Path]:
     """Every plot the run has data for, as PNGs under docs (the directory of the document the
     section is spliced into); none without matplotlib."""
@@ -492,11 +501,7 @@ def plot_history(r: dict, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.plot(days, [med(ed[f"{d}d"]) * 1000 for d in days], marker="o", label="last 5 minutes")
     ax.plot(days, [med(ed["24h"][f"{d}d"]) * 1000 for d in days], marker="o", label="last 24 hours")
-    ax.set_xscale("log")
-    ax.set_xticks(days, [str(d) for d in days])
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("days of history")
-    ax.set_ylabel("median ms")
+    _log_x(ax, days, "days of history", "median ms")
     ax.set_title("100 hosts, Flight SQL (ADBC), 2 cores")
     ax.legend(loc="lower right")
     return _save(fig, plt, path)
@@ -520,10 +525,7 @@ def plot_cardinality(r: dict, path: Path) -> Path | None:
     axs[2].set_ylabel("one-series query, median ms")
     axs[2].legend(loc="lower right")
     for ax in axs:
-        ax.set_xscale("log")
-        ax.set_xticks(xs, [f"{x:,}" for x in xs])
-        ax.set_ylim(bottom=0)
-        ax.set_xlabel("series")
+        _log_x(ax, xs, "series", ax.get_ylabel())
     return _save(fig, plt, path)
 
 
@@ -539,12 +541,7 @@ def plot_curve(r: dict, path: Path) -> Path | None:
             ns = sorted(runs, key=int)
             ax.plot([int(n) for n in ns], [runs[n]["qps"] for n in ns], marker="o",
                     label="Fletch (Flight SQL)" if name == "fletch" else "QuestDB (PG wire)")
-    ax.set_xscale("log", base=2)
-    ticks = sorted({int(n) for runs in c.values() for n in runs})
-    ax.set_xticks(ticks, [str(n) for n in ticks])
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("concurrent clients")
-    ax.set_ylabel("queries/s")
+    _log_x(ax, sorted({int(n) for runs in c.values() for n in runs}), "concurrent clients", "queries/s", base=2)
     ax.set_title("Dashboard panel queries, Go clients, 2 cores")
     ax.legend(loc="lower right")
     return _save(fig, plt, path)

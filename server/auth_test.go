@@ -342,27 +342,18 @@ func TestActionPermission(t *testing.T) {
 // else.
 func TestServer_Pprof_AdminOnly(t *testing.T) {
 	ts := startTestServer(t, Options{})
-	get := func(authorization string) (int, string) {
-		req, err := http.NewRequest(http.MethodGet, "http://"+ts.addr+"/debug/pprof/heap?debug=1", nil)
-		require.NoError(t, err)
-		if authorization != "" {
-			req.Header.Set("Authorization", authorization)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp.StatusCode, string(b)
+	get := func(token string) (int, string) {
+		code, body, _ := do(t, ts, http.MethodGet, "/debug/pprof/heap?debug=1", token, "")
+		return code, body
 	}
 	code, _ := get("")
 	require.Equal(t, http.StatusUnauthorized, code)
-	code, body := get("Bearer " + ts.token(t, "db", auth.PermAdmin))
+	code, body := get(ts.token(t, "db", auth.PermAdmin))
 	require.Equal(t, http.StatusForbidden, code)
 	require.Contains(t, body, "needs an admin token for all databases")
-	code, _ = get("Bearer " + ts.token(t, auth.AllDatabases, auth.PermRead))
+	code, _ = get(ts.token(t, auth.AllDatabases, auth.PermRead))
 	require.Equal(t, http.StatusForbidden, code)
-	code, body = get("Bearer " + ts.token(t, auth.AllDatabases, auth.PermAdmin))
+	code, body = get(ts.token(t, auth.AllDatabases, auth.PermAdmin))
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "heap profile:")
 }

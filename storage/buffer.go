@@ -157,7 +157,7 @@ func (e *Engine) write(ctx context.Context, db string, batches []TableBatch, noS
 	}
 	if total > 0 {
 		if err := e.applyRecord(ctx, db, seq, batches, false); err != nil {
-			return e.checkFailed(err)
+			return e.Check(err)
 		}
 	}
 	if offsets != nil {

@@ -474,7 +474,7 @@ func (e *Engine) persistLoop() {
 		}
 		if err := e.Persist(context.Background()); err != nil {
 			if IsFailed(err) {
-				e.checkFailed(err)
+				e.Check(err)
 				return // nothing persists again until the restart
 			}
 			// Back off so a full disk is not hammered (nor the log

@@ -56,15 +56,11 @@ func (e *Engine) fail(cause error) {
 	}
 }
 
-// Check is checkFailed for the layers above: a query that met an
-// invalidated database records the failure (so the server stops) and gets
-// ErrFailed back; any other error is returned as is.
-func (e *Engine) Check(err error) error { return e.checkFailed(err) }
-
-// checkFailed turns an error from DuckDB that says the database failed
-// into ErrFailed (recording the failure); any other error is returned as
-// is.
-func (e *Engine) checkFailed(err error) error {
+// Check turns an error from DuckDB that says the database failed into
+// ErrFailed, recording the failure (so Failed closes and the server
+// stops); any other error is returned as is. The write and persist paths
+// use it, and so does the query engine for what its statements return.
+func (e *Engine) Check(err error) error {
 	if err == nil || !IsFailed(err) {
 		return err
 	}
@@ -91,6 +87,6 @@ func (e *Engine) failLoop(ctx context.Context) {
 		var one int
 		err := e.db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
 		cancel()
-		e.checkFailed(err)
+		e.Check(err)
 	}
 }

@@ -40,7 +40,7 @@ func TestEngine_Failure_RestartRecoversFromTheWAL(t *testing.T) {
 	tb.Record.Release()
 
 	// What a statement that meets the invalidated database hands back.
-	require.True(t, IsFailed(e.checkFailed(errors.New(duckdbInvalidated))))
+	require.True(t, IsFailed(e.Check(errors.New(duckdbInvalidated))))
 	select {
 	case <-e.Failed():
 	case <-time.After(5 * time.Second):
