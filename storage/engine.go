@@ -197,6 +197,7 @@ type Engine struct {
 	// was loaded, kept after its copy leaves, so the plan stops guessing.
 	hotMeasured            map[uint64]int64
 	hotLoads, hotEvictions int64
+	hotSeq                 atomic.Uint64 // names each hot table load apart (hot.go)
 	hotKick                chan struct{}
 	hotStop                context.CancelFunc
 	hotDone                chan struct{}

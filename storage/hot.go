@@ -233,7 +233,9 @@ func (e *Engine) retireHot(h hotTable) {
 // loadHot copies file f into a hot table and makes it the file's source if
 // the file is still live and the tier still has room.
 func (e *Engine) loadHot(ctx context.Context, f ParquetFile) error {
-	name := fmt.Sprintf("%s.main.%s", QuoteIdent(hotCatalog), QuoteIdent(fmt.Sprintf("f%d", f.ID)))
+	// A new name for every load: a copy evicted earlier may still wait to
+	// be reaped under its own name, and reaping must not drop this one.
+	name := fmt.Sprintf("%s.main.%s", QuoteIdent(hotCatalog), QuoteIdent(fmt.Sprintf("f%d_%d", f.ID, e.hotSeq.Add(1))))
 	conn, err := e.db.Conn(ctx)
 	if err != nil {
 		return err

@@ -166,3 +166,34 @@ func TestHotTier_LoadTooBig(t *testing.T) {
 	e.opts.QueryMemoryBytes = 0
 	require.False(t, e.hotLoadTooBig(f))
 }
+
+// A file evicted from the tier and loaded again before its old copy is
+// reaped keeps its new copy: the reaper drops the retired table, never the
+// one that replaced it (before, both had one name, and every query of the
+// table then failed on a missing hot table until a restart).
+func TestHotTier_ReloadBeforeReapKeepsTheNewCopy(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	e := openHot(t, t.TempDir(), 1<<30)
+	defer e.Close()
+	write(t, e, mem, dayRows(0)...)
+	require.NoError(t, e.Persist(context.Background()))
+	waitHot(t, e, 1)
+	want := readAll(t, e)
+
+	setCap := func(n int64) {
+		e.mu.Lock()
+		e.opts.HotTierBytes = n
+		e.mu.Unlock()
+	}
+	setCap(1) // evicted: its table is retired, to be dropped later
+	waitHot(t, e, 0)
+	setCap(1 << 30) // and loaded again before that drop
+	waitHot(t, e, 1)
+	e.reap(true) // the retired copy's drop is due
+
+	q, err := e.TableSQL(catalog.DefaultDatabase, "m")
+	require.NoError(t, err)
+	require.Contains(t, q, hotCatalog)
+	require.Equal(t, want, readAll(t, e))
+}
