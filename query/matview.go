@@ -732,7 +732,7 @@ func (q *Engine) materializeRange(ctx context.Context, s *mvState, lo, hi int64)
 		if err != nil {
 			return rows, err
 		}
-		err = q.st.Write(ctx, s.db, []storage.TableBatch{{Table: s.def.Name, Record: norm}}, false)
+		err = q.st.WriteDerived(ctx, s.db, []storage.TableBatch{{Table: s.def.Name, Record: norm}})
 		rows += norm.NumRows()
 		norm.Release()
 		if err != nil {

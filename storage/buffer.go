@@ -108,12 +108,22 @@ func (e *Engine) tableState(db, table string) *tableState {
 // set. Finally the rows are added to the buffer, so a query issued after
 // Write returns sees them. The caller keeps ownership of the records.
 func (e *Engine) Write(ctx context.Context, db string, batches []TableBatch, noSync bool) error {
-	return e.write(ctx, db, batches, noSync, "", nil)
+	return e.write(ctx, db, batches, noSync, false, "", nil)
 }
 
-// write is Write; with offsets set the WAL record is a subscription write
-// that also carries them (WriteSubscribed).
-func (e *Engine) write(ctx context.Context, db string, batches []TableBatch, noSync bool, subKey string, offsets Offsets) error {
+// WriteDerived is Write for rows computed from rows already written (a
+// materialized view's bins): it is never held back by the buffer's hard
+// limit. Persist brings the views up to date before it cuts the WAL, so
+// holding their rows back until a persist makes room would stall the
+// persist itself; they are a small fraction of the rows they summarize.
+func (e *Engine) WriteDerived(ctx context.Context, db string, batches []TableBatch) error {
+	return e.write(ctx, db, batches, false, true, "", nil)
+}
+
+// write is Write; derived skips the wait for room (WriteDerived); with
+// offsets set the WAL record is a subscription write that also carries them
+// (WriteSubscribed).
+func (e *Engine) write(ctx context.Context, db string, batches []TableBatch, noSync, derived bool, subKey string, offsets Offsets) error {
 	if db == "" {
 		db = catalog.DefaultDatabase
 	}
@@ -136,8 +146,10 @@ func (e *Engine) write(ctx context.Context, db string, batches []TableBatch, noS
 	if err := e.FailedErr(); err != nil {
 		return err // not logged in the WAL: it could not be buffered
 	}
-	if err := e.waitForRoom(ctx); err != nil {
-		return err
+	if !derived {
+		if err := e.waitForRoom(ctx); err != nil {
+			return err
+		}
 	}
 	var payload []byte
 	if total > 0 {

@@ -221,6 +221,14 @@ func TestEngine_Write_RefusedPastTheHardLimitUntilPersistMakesRoom(t *testing.T)
 	require.NoError(t, e.Persist(context.Background()))
 	require.NoError(t, e.Write(context.Background(), "", []TableBatch{b}, false))
 	require.Len(t, readAll(t, e), 2)
+
+	// A materialized view's rows are not held back: the persist that would
+	// make room waits for them.
+	d := batch(t, mem, row{"a", fp(3), ip(3), 3})
+	defer d.Record.Release()
+	require.ErrorIs(t, e.Write(context.Background(), "", []TableBatch{d}, false), ErrBufferFull)
+	require.NoError(t, e.WriteDerived(context.Background(), "", []TableBatch{d}))
+	require.Len(t, readAll(t, e), 3)
 }
 
 func TestEngine_Write_LimitsOnColumnsAndTables(t *testing.T) {

@@ -71,7 +71,7 @@ func (e *Engine) WriteSubscribed(ctx context.Context, db, key string, batches []
 	if len(offsets) == 0 {
 		return fmt.Errorf("%w: a subscription write needs offsets", ErrInvalidWrite)
 	}
-	return e.write(ctx, db, batches, false, key, offsets)
+	return e.write(ctx, db, batches, false, false, key, offsets)
 }
 
 // SubscriptionOffsets returns a copy of the offsets subscription key has
