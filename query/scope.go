@@ -139,6 +139,7 @@ func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) 
 		"tables":             q.tablesValues,
 		"parquet_files":      q.parquetFilesValues,
 		"queries":            q.queriesValues,
+		"memory":             q.memoryValues,
 		"problems":           q.problemsValues,
 		"databases":          q.databasesValues,
 		"views":              q.viewsValues,

@@ -23,6 +23,12 @@ import (
 //	system.queries        the running queries and the last 1,000 finished:
 //	                      id, database, query (first 4 KiB), started,
 //	                      duration_ms (NULL while running), error
+//	system.memory         the embedded DuckDB's memory by component (its
+//	                      duckdb_memory() tags): component, memory_bytes,
+//	                      temporary_bytes (spilled to <data>/tmp); then
+//	                      Fletch's own accounts, which DuckDB's include:
+//	                      fletch.buffer (Arrow bytes written, not yet
+//	                      persisted) and fletch.hot_tier. Admin-wide.
 
 // queryLog keeps recent queries for system.queries.
 type queryLog struct {
@@ -207,5 +213,26 @@ func (q *Engine) problemsValues(ctx context.Context) string {
 			nullOr(p.Offset < 0, fmt.Sprintf("%d::BIGINT", p.Offset), "BIGINT"), storage.QuoteLiteral(p.Reason),
 		})
 	}
+	return valuesSQL(cols, types, rows)
+}
+
+func (q *Engine) memoryValues(ctx context.Context) string {
+	cols := []string{"component", "memory_bytes", "temporary_bytes"}
+	types := []string{"VARCHAR", "BIGINT", "BIGINT"}
+	if _, scoped := scopeOf(ctx); scoped {
+		return valuesSQL(cols, types, nil)
+	}
+	row := func(name string, mem, tmp int64) []string {
+		return []string{storage.QuoteLiteral(name), fmt.Sprintf("%d::BIGINT", mem), fmt.Sprintf("%d::BIGINT", tmp)}
+	}
+	var rows [][]string
+	uses, err := q.st.Memory(ctx)
+	if err != nil {
+		q.log.WarnContext(ctx, "system.memory", "err", err)
+	}
+	for _, u := range uses {
+		rows = append(rows, row(u.Tag, u.Bytes, u.TemporaryBytes))
+	}
+	rows = append(rows, row("fletch.buffer", q.st.BufferedBytes(), 0), row("fletch.hot_tier", q.st.HotTier().Bytes, 0))
 	return valuesSQL(cols, types, rows)
 }

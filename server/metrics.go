@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,34 @@ func (c tableFiles) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// duckdbMemory reports the embedded DuckDB's memory per tag (system.memory
+// has the same figures).
+type duckdbMemory struct {
+	mem, tmp *prometheus.Desc
+}
+
+func (c duckdbMemory) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.mem
+	ch <- c.tmp
+}
+
+func (c duckdbMemory) Collect(ch chan<- prometheus.Metric) {
+	st := metricsSt.Load()
+	if st == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	uses, err := st.Memory(ctx)
+	if err != nil {
+		return
+	}
+	for _, u := range uses {
+		ch <- prometheus.MustNewConstMetric(c.mem, prometheus.GaugeValue, float64(u.Bytes), u.Tag)
+		ch <- prometheus.MustNewConstMetric(c.tmp, prometheus.GaugeValue, float64(u.TemporaryBytes), u.Tag)
+	}
+}
+
 func (s *Server) registerMetrics() {
 	metricsSt.Store(s.st)
 	metricsOnce.Do(func() {
@@ -72,6 +101,10 @@ func (s *Server) registerMetrics() {
 			hot(func(h storage.HotTierStats) float64 { return float64(h.Loads) }))
 		metrics.RegisterGaugeFunc("fletch_hot_tier_evictions_total", "Hot copies dropped since start (file replaced, deleted, or no longer among the newest that fit).",
 			hot(func(h storage.HotTierStats) float64 { return float64(h.Evictions) }))
+		metrics.RegisterCollector(duckdbMemory{
+			mem: prometheus.NewDesc("fletch_duckdb_memory_bytes", "The embedded DuckDB's memory per component (its duckdb_memory() tag), counted against --query-memory-bytes.", []string{"tag"}, nil),
+			tmp: prometheus.NewDesc("fletch_duckdb_temporary_bytes", "What the embedded DuckDB spilled to <data>/tmp, per component.", []string{"tag"}, nil),
+		})
 		labels := []string{"database", "table"}
 		metrics.RegisterCollector(tableFiles{
 			files: prometheus.NewDesc("fletch_parquet_files", "Live Parquet files per table.", labels, nil),

@@ -96,6 +96,12 @@ def test_hot_tier_loads_after_restart_and_answers_like_duckdb(server, report):
     total = metric(text, "fletch_hot_tier_bytes")
     assert total == sum(f["hot_bytes"] for f in files)
     assert 0 < total <= metric(text, "fletch_hot_tier_limit_bytes")
+    assert metric(text, "fletch_duckdb_memory_bytes", '{tag="IN_MEMORY_TABLE"}') > 0
+    # system.memory: DuckDB's components, and Fletch's accounts within them.
+    mem = {r["component"]: r for r in query_adbc(srv, "SELECT * FROM system.memory", DB).to_pylist()}
+    assert mem["fletch.hot_tier"]["memory_bytes"] == total
+    assert mem["fletch.buffer"]["memory_bytes"] == 0, "nothing written since the restart"
+    assert mem["IN_MEMORY_TABLE"]["memory_bytes"] > 0, mem
     assert answers(srv) == expect, "from the hot tier"
     report(f"hot tier: {DAYS} days ({len(want):,} rows) in {total / 1e6:.2f} MB after a restart")
 
