@@ -16,9 +16,10 @@ import (
 
 // Compaction. Each persist adds a file per table and UTC day it touched, so
 // a day written in order collects one file per persist. Compaction merges a
-// run of a day's files into one, in sortKey's order (hour, series key, time) and
-// deduplicated as persistence does (per field, the non-null value of the
-// latest write, files ranked by their MaxSeq).
+// run of a day's files into one, in sortKey's order (hour, series key, time).
+// A day's live files hold no duplicate rows of each other (persist merges a
+// day whose new rows may duplicate persisted ones), so nothing is
+// deduplicated here.
 //
 // It runs in its own goroutine (compactLoop), not the persister's, and
 // holds the persist lock only for the swap, so persistence goes on while a
@@ -268,8 +269,14 @@ func (e *Engine) compactDay(ctx context.Context, k dayKey, files []ParquetFile) 
 			present[c] = true
 		}
 	}
+	// The live files of a day never share a row (series and time): a write
+	// that may duplicate a persisted row marks its time dirty, and persist
+	// merges a dirty day with all of that day's files (persistTable); the
+	// read path relies on the same. So the merge is a sort, not a GROUP BY
+	// (whose hash table held 0.8 GB and spilled 0.4 GB more for a 20 M-row
+	// day under a 1 GiB limit, and ran DuckDB out of memory).
 	body := unionSQL(schema, srcs)
-	q := dedupSQL(schema, body) + " ORDER BY " + sortKey(schema)
+	q := plainSQL(schema, body) + " ORDER BY " + sortKey(schema)
 
 	// A persist allocates ids from its copy of the manifest, taken under
 	// persistMu: reserving under it too keeps the two from colliding.
