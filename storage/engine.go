@@ -198,6 +198,7 @@ type Engine struct {
 	hotMeasured            map[uint64]int64
 	hotLoads, hotEvictions int64
 	hotSeq                 atomic.Uint64 // names each hot table load apart (hot.go)
+	hotBroken              atomic.Bool   // its database failed; the loader re-attaches it (hot.go)
 	hotKick                chan struct{}
 	hotStop                context.CancelFunc
 	hotDone                chan struct{}

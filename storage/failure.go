@@ -60,9 +60,18 @@ func (e *Engine) fail(cause error) {
 // ErrFailed, recording the failure (so Failed closes and the server
 // stops); any other error is returned as is. The write and persist paths
 // use it, and so does the query engine for what its statements return.
+//
+// The hot tier's database is the exception: it holds copies of Parquet
+// files, so its failure costs no data and no restart. Its copies are
+// dropped at once (queries read the files), the loader attaches a new one
+// and loads it again, and the error returned is ErrHotTierFailed.
 func (e *Engine) Check(err error) error {
 	if err == nil || !IsFailed(err) {
 		return err
+	}
+	if isHotFailure(err) {
+		e.hotFailed(err)
+		return fmt.Errorf("%w: %w", ErrHotTierFailed, err)
 	}
 	e.fail(err)
 	return e.FailedErr()

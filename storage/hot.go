@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -108,9 +109,63 @@ func (e *Engine) hotLoop(ctx context.Context) {
 	}
 }
 
+// ErrHotTierFailed marks a statement that failed because the hot tier's
+// in-memory database did (DuckDB invalidates a database whose checkpoint
+// ran out of memory). Nothing is lost: the tier holds copies of Parquet
+// files, which queries read until it is loaded again. Retry.
+var ErrHotTierFailed = errors.New("storage: the hot tier's in-memory database failed; queries read Parquet until it is reloaded, retry")
+
+// isHotFailure reports whether err is DuckDB's message for the hot tier's
+// database being invalidated.
+func isHotFailure(err error) bool {
+	return strings.Contains(err.Error(), `"`+hotCatalog+`" `+invalidatedText)
+}
+
+// hotFailed takes every copy out of the tier at once, so the next queries
+// read Parquet, and has the loader attach a new database.
+func (e *Engine) hotFailed(cause error) {
+	if !e.hotBroken.CompareAndSwap(false, true) {
+		return
+	}
+	e.log.Warn("hot tier: its database failed; reading Parquet and loading the tier again", "err", cause)
+	e.mu.Lock()
+	for id := range e.hot {
+		delete(e.hot, id)
+		e.hotEvictions++
+	}
+	e.sqlEpoch.Add(1)
+	e.mu.Unlock()
+	e.kickHot()
+}
+
+// reattachHot replaces a failed hot tier database with a new, empty one.
+// Its tables went with it; the names the reaper still holds are dropped
+// with IF EXISTS.
+func (e *Engine) reattachHot(ctx context.Context) error {
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "DETACH DATABASE IF EXISTS "+QuoteIdent(hotCatalog)); err != nil {
+		return fmt.Errorf("detach the failed hot tier: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "ATTACH ':memory:' AS "+QuoteIdent(hotCatalog)+" (COMPRESS)"); err != nil {
+		return fmt.Errorf("attach a new hot tier: %w", err)
+	}
+	e.hotBroken.Store(false)
+	e.log.Info("hot tier: a new database is attached; loading it again")
+	return nil
+}
+
 // syncHot drops the hot copies that should go, then loads the newest files
 // that fit, one at a time, newest first.
 func (e *Engine) syncHot(ctx context.Context) error {
+	if e.hotBroken.Load() {
+		if err := e.reattachHot(ctx); err != nil {
+			return err
+		}
+	}
 	want, drop := e.planHot()
 	for _, h := range drop {
 		e.retireHot(h)
@@ -118,6 +173,12 @@ func (e *Engine) syncHot(ctx context.Context) error {
 	for _, f := range want {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if ok, err := e.hotLoadFits(ctx, f); err != nil {
+			return e.Check(err)
+		} else if !ok {
+			e.log.Debug("hot tier: load postponed while DuckDB's memory is in use", "path", f.Path)
+			return nil // the 10 s tick tries again
 		}
 		if err := e.loadHot(ctx, f); errors.Is(err, errHotBusy) {
 			e.log.Debug("hot tier: load postponed", "path", f.Path, "err", err)
@@ -199,7 +260,31 @@ func (e *Engine) planHot() (load []ParquetFile, drop []hotTable) {
 // (about 16 bytes a value), until its checkpoint compresses it, and that
 // memory is shared with buffer inserts, which fail when it runs out.
 func (e *Engine) hotLoadTooBig(f ParquetFile) bool {
-	return e.opts.QueryMemoryBytes > 0 && f.Rows*int64(len(f.Columns))*16 > e.opts.QueryMemoryBytes/2
+	return e.opts.QueryMemoryBytes > 0 && hotLoadBytes(f) > e.opts.QueryMemoryBytes/2
+}
+
+// hotLoadBytes is the memory a load of f holds until its checkpoint: about
+// 16 bytes a value, uncompressed.
+func hotLoadBytes(f ParquetFile) int64 { return f.Rows * int64(len(f.Columns)) * 16 }
+
+// hotLoadFits reports whether f's load fits in DuckDB's memory now: what
+// DuckDB holds plus the load within half its limit. A load is optional
+// work; one that meets a full limit fails, and a checkpoint that fails
+// takes the tier's database with it (hotFailed). Without a limit it always
+// fits.
+func (e *Engine) hotLoadFits(ctx context.Context, f ParquetFile) (bool, error) {
+	if e.opts.QueryMemoryBytes <= 0 {
+		return true, nil
+	}
+	uses, err := e.Memory(ctx)
+	if err != nil {
+		return false, err
+	}
+	used := hotLoadBytes(f)
+	for _, u := range uses {
+		used += u.Bytes
+	}
+	return used <= e.opts.QueryMemoryBytes/2, nil
 }
 
 // hotMinBytes is the least an in-memory table takes: DuckDB allocates its
@@ -247,13 +332,16 @@ func (e *Engine) loadHot(ctx context.Context, f ParquetFile) error {
 	}
 	q := fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM read_parquet(%s)", name, QuoteLiteral(filepath.Join(e.opts.DataDir, f.Path)))
 	if _, err := conn.ExecContext(ctx, q); err != nil {
-		return err
+		return e.Check(err)
 	}
 	// A checkpoint compresses the in-memory table (until then it is held
 	// as written, several times larger). DuckDB refuses one while another
 	// write transaction is open (a buffer insert, a persist): retry for a
 	// while, then give the file back to the next pass.
 	if err := checkpointHot(ctx, conn); err != nil {
+		if IsFailed(err) {
+			return e.Check(err) // out of memory mid-checkpoint: the tier's database is gone
+		}
 		conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+name)
 		return errHotBusy
 	}
@@ -268,6 +356,10 @@ func (e *Engine) loadHot(ctx context.Context, f ParquetFile) error {
 
 	live := e.isLive(f)
 	e.mu.Lock()
+	if e.hotBroken.Load() {
+		e.mu.Unlock()
+		return ErrHotTierFailed // the table went with the failed database
+	}
 	var total int64
 	for _, o := range e.hot {
 		total += o.bytes

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sort"
 	"strings"
@@ -196,4 +197,38 @@ func TestHotTier_ReloadBeforeReapKeepsTheNewCopy(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, q, hotCatalog)
 	require.Equal(t, want, readAll(t, e))
+}
+
+// When DuckDB invalidates the hot tier's database (its checkpoint ran out of
+// memory), the engine does not fail: queries read Parquet at once, a new
+// database is attached and the tier loads again, with the same answers.
+func TestHotTier_FailedDatabaseIsReplaced(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	e := openHot(t, t.TempDir(), 1<<30)
+	defer e.Close()
+	for d := 0; d < 2; d++ {
+		write(t, e, mem, dayRows(d)...)
+	}
+	require.NoError(t, e.Persist(context.Background()))
+	waitHot(t, e, 2)
+	want := readAll(t, e)
+
+	// DuckDB's message, as a query over the tier returned it under load.
+	duck := errors.New(`IO Error: Database "_fletch_hot" has been invalidated because checkpointing failed. It is an in-memory database, so its data cannot be recovered.`)
+	err := e.Check(duck)
+	require.ErrorIs(t, err, ErrHotTierFailed)
+	require.True(t, IsFailed(err), "clients are told to retry (503 / Unavailable)")
+	require.NoError(t, e.FailedErr(), "the engine goes on")
+	select {
+	case <-e.Failed():
+		t.Fatal("the engine stopped")
+	default:
+	}
+	waitHot(t, e, 2)
+	q, err := e.TableSQL(catalog.DefaultDatabase, "m")
+	require.NoError(t, err)
+	require.Equal(t, 2, strings.Count(q, hotCatalog))
+	require.Equal(t, want, readAll(t, e))
+	require.GreaterOrEqual(t, e.HotTier().Evictions, int64(2))
 }
