@@ -546,8 +546,9 @@ func statementName(t duckdb.StmtType) string {
 	return fmt.Sprintf("type %d", t)
 }
 
-// classify wraps a DuckDB error: a missing table is ErrNotFound, the rest
-// ErrInvalid, keeping DuckDB's message.
+// classify wraps a DuckDB error: a missing table is ErrNotFound, a full
+// memory limit ErrOutOfMemory, the rest ErrInvalid, keeping DuckDB's
+// message.
 func classify(err error) error {
 	msg := err.Error()
 	if strings.Contains(msg, "multi-statement") {
@@ -559,6 +560,9 @@ func classify(err error) error {
 	}
 	if strings.Contains(msg, "Permission Error") {
 		return fmt.Errorf("%w: %s", ErrNotAllowed, msg)
+	}
+	if strings.Contains(msg, "Out of Memory Error") {
+		return fmt.Errorf("%w: DuckDB's memory limit was full; retry, or raise --query-memory-bytes: %s", ErrOutOfMemory, msg)
 	}
 	return fmt.Errorf("%w: %s", ErrInvalid, msg)
 }

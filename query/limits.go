@@ -23,6 +23,10 @@ var (
 	// ErrBusy marks a query refused because MaxConcurrent queries ran for
 	// all of QueueTimeout.
 	ErrBusy = errors.New("query: too many queries running")
+	// ErrOutOfMemory marks a query DuckDB stopped because its memory
+	// limit (--query-memory-bytes, shared with writes, persists and the hot
+	// tier) was full. Nothing else failed; retry, or raise the limit.
+	ErrOutOfMemory = errors.New("query: out of memory")
 	// ErrCanceled marks a query stopped because its client went away (or
 	// its client's own deadline passed).
 	ErrCanceled = errors.New("query: canceled")

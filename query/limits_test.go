@@ -74,3 +74,23 @@ func TestLimits_Validate(t *testing.T) {
 		require.Error(t, l.Validate(), name)
 	}
 }
+
+// A query that needs more than DuckDB's memory limit is ErrOutOfMemory
+// (ResourceExhausted / 503), not bad SQL, and the engine goes on.
+func TestEngine_Query_OutOfMemory(t *testing.T) {
+	opts := storage.DefaultOptions(t.TempDir())
+	opts.QueryMemoryBytes = 64 << 20
+	st, err := storage.Open(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	q, err := New(st)
+	require.NoError(t, err)
+	// One list of 50 M values is held whole: it can't spill.
+	_, err = q.Query(context.Background(), "", "SELECT length(list(x)) FROM range(50000000) t(x)")
+	require.ErrorIs(t, err, ErrOutOfMemory)
+	require.NotErrorIs(t, err, ErrInvalid)
+	require.ErrorContains(t, err, "--query-memory-bytes")
+	res, err := q.Query(context.Background(), "", "SELECT 1")
+	require.NoError(t, err)
+	res.Release()
+}

@@ -50,6 +50,9 @@ func code(err error) (codes.Code, int) {
 		return codes.ResourceExhausted, http.StatusInsufficientStorage
 	case errors.Is(err, storage.ErrBufferFull), errors.Is(err, query.ErrBusy):
 		return codes.ResourceExhausted, http.StatusTooManyRequests
+	case errors.Is(err, query.ErrOutOfMemory):
+		// Transient: the memory other work held is freed as it ends.
+		return codes.ResourceExhausted, http.StatusServiceUnavailable
 	case errors.Is(err, query.ErrTimeout):
 		return codes.DeadlineExceeded, http.StatusGatewayTimeout
 	case errors.Is(err, query.ErrCanceled):
