@@ -69,14 +69,15 @@ type CompactionPolicy struct {
 	// ClosedAfter is how long after a day's end it counts as closed; a
 	// closed day with two or more files is merged whole. Default 1 h.
 	ClosedAfter time.Duration
-	// MaxMergeBytes caps the Parquet bytes one merge reads (0: no cap). A
-	// merge sorts its rows in DuckDB, several times their Parquet size,
-	// sharing DuckDB's memory limit with buffer inserts and queries; an
-	// insert that meets a full limit fails. The engine sets it to an
-	// eighth of --query-memory-bytes. A run over the cap is cut to its
-	// newest files within it; a closed day over the cap is merged as a
+	// MaxMergeMemory caps the memory one merge's sort is estimated to
+	// hold (mergeMemory: 16 bytes a value, rows × columns; 0: no cap). A
+	// merge sorts its rows in DuckDB, 5–10 times their Parquet size,
+	// sharing DuckDB's memory limit with buffer inserts, persists and
+	// queries, which fail when they meet a full limit. The engine sets it
+	// to a quarter of --query-memory-bytes. A run over the cap is cut to
+	// its newest files within it; a closed day over the cap is merged as a
 	// day still being written is.
-	MaxMergeBytes int64
+	MaxMergeMemory int64
 }
 
 func (p *CompactionPolicy) ensureDefaults() {
@@ -101,27 +102,32 @@ func (p CompactionPolicy) selectFiles(files []ParquetFile, closed bool) []Parque
 		}
 		return sorted[i].ID < sorted[j].ID
 	})
-	capped := func(n int64) bool { return p.MaxMergeBytes > 0 && n > p.MaxMergeBytes }
+	capped := func(n int64) bool { return p.MaxMergeMemory > 0 && n > p.MaxMergeMemory }
 	if closed {
 		var total int64
 		for _, f := range sorted {
-			total += f.Bytes
+			total += mergeMemory(f)
 		}
 		if !capped(total) {
 			return sorted
 		}
 	}
 	start := len(sorted) - 1
-	newer := sorted[start].Bytes
-	for start > 0 && sorted[start-1].Bytes <= newer && !capped(newer+sorted[start-1].Bytes) {
+	newer, memory := sorted[start].Bytes, mergeMemory(sorted[start])
+	for start > 0 && sorted[start-1].Bytes <= newer && !capped(memory+mergeMemory(sorted[start-1])) {
 		start--
 		newer += sorted[start].Bytes
+		memory += mergeMemory(sorted[start])
 	}
 	if len(sorted)-start < p.MinFiles {
 		return nil
 	}
 	return sorted[start:]
 }
+
+// mergeMemory estimates what sorting f's rows holds in DuckDB: 16 bytes a
+// value, as uncompressed columns.
+func mergeMemory(f ParquetFile) int64 { return f.Rows * int64(len(f.Columns)) * 16 }
 
 // CompactionStats is what Compact did.
 type CompactionStats struct {
@@ -158,8 +164,8 @@ func (e *Engine) compactLoop(ctx context.Context) {
 			next.Reset(e.opts.CompactionInterval)
 		}
 		policy := e.opts.Compaction
-		if policy.MaxMergeBytes == 0 && e.opts.QueryMemoryBytes > 0 {
-			policy.MaxMergeBytes = e.opts.QueryMemoryBytes / 8
+		if policy.MaxMergeMemory == 0 && e.opts.QueryMemoryBytes > 0 {
+			policy.MaxMergeMemory = e.opts.QueryMemoryBytes / 4
 		}
 		if _, err := e.Compact(ctx, policy); err != nil && ctx.Err() == nil {
 			e.log.Error("compaction", "err", err)

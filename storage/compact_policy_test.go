@@ -14,7 +14,7 @@ import (
 func sizedFiles(sizes ...int64) []ParquetFile {
 	out := make([]ParquetFile, len(sizes))
 	for i, b := range sizes {
-		out[i] = ParquetFile{ID: uint64(i + 1), MaxSeq: uint64(i+1) << 24, Bytes: b}
+		out[i] = ParquetFile{ID: uint64(i + 1), MaxSeq: uint64(i+1) << 24, Bytes: b, Rows: b, Columns: []string{"v"}}
 	}
 	return out
 }
@@ -55,11 +55,12 @@ func TestCompactionPolicy_SelectFiles(t *testing.T) {
 	}
 }
 
-// With MaxMergeBytes a merge reads at most that many bytes: the newest run
+// With MaxMergeMemory a merge sorts at most that much (16 bytes a value;
+// here a file's Rows are its Bytes, of one column): the newest run
 // is cut where the cap would be passed, and a closed day over the cap
 // merges as an open one.
-func TestCompactionPolicy_SelectFiles_MaxMergeBytes(t *testing.T) {
-	p := CompactionPolicy{MinFiles: 4, MaxMergeBytes: 10}
+func TestCompactionPolicy_SelectFiles_MaxMergeMemory(t *testing.T) {
+	p := CompactionPolicy{MinFiles: 4, MaxMergeMemory: 10 * 16}
 	for name, tc := range map[string]struct {
 		files  []ParquetFile
 		closed bool
