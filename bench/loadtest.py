@@ -15,8 +15,10 @@ for line protocol), in two phases:
      host of cpu_1m, every host's 1-minute average from cpu_1m);
    - one heavy reader: a 24-hour double group-by over raw cpu every HEAVY_EVERY seconds.
 It reports p50/p99/max per query class and per panel, the writers' rate kept against their
-target, every error (there should be none), and the server's RSS over time against its cap
-(LOADTEST_PLOT=FILE.png draws it). Nothing is asserted; the exit status is 1 if any request
+target, every error (there should be none), the server's RSS over time against its cap
+(LOADTEST_PLOT=FILE.png draws it), and, after a warm-up (a fifth of the run, at most 120 s),
+the first, last and largest RSS, open files and goroutines: a soak
+(LOADTEST_SECONDS=3600) should show them flat. Nothing is asserted; the exit status is 1 if any request
 failed or memory went past the cap.
 
     FLETCH_BIN=bin/fletch LOADTEST_SECONDS=120 python3 bench/loadtest.py
@@ -62,6 +64,35 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def open_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def goroutines(http_url: str) -> int:
+    try:
+        for ln in requests.get(http_url + "/metrics", timeout=10).text.splitlines():
+            if ln.startswith("go_goroutines "):
+                return int(float(ln.split()[1]))
+    except (requests.RequestException, ValueError):
+        pass
+    return 0
+
+
+def leak_check(samples: list[tuple[float, int, int, int]], warm: float) -> dict:
+    """RSS (MiB), open files and goroutines after the warm-up: first, last and largest, so
+    growth over a soak shows."""
+    after = [s for s in samples if s[0] >= warm] or samples
+    out = {"warmup_s": round(warm)}
+    for i, name in ((1, "rss_mb"), (2, "open_files"), (3, "goroutines")):
+        vals = [s[i] for s in after]
+        scale = 2**20 if name == "rss_mb" else 1
+        out[name] = {"first": round(vals[0] / scale), "last": round(vals[-1] / scale), "max": round(max(vals) / scale)}
+    return out
+
+
 def build_loadgen(work: Path) -> Path:
     exe = work / "loadgen"
     subprocess.run(["go", "build", "-o", str(exe), "./bench/loadgen"], cwd=REPO, check=True, timeout=600)
@@ -98,8 +129,12 @@ def main() -> int:
                                         "-refresh", f"{REFRESH}s", "-heavy-every", f"{HEAVY_EVERY}s"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         rss: list[tuple[float, int]] = []
+        leaks: list[tuple[float, int, int, int]] = []  # every 10 s: t, RSS, open files, goroutines
         while proc.poll() is None:
-            rss.append((time.monotonic() - start, rss_bytes(srv.proc.pid)))
+            now = time.monotonic() - start
+            rss.append((now, rss_bytes(srv.proc.pid)))
+            if not leaks or now - leaks[-1][0] >= 10:
+                leaks.append((now, rss[-1][1], open_fds(srv.proc.pid), goroutines(srv.http_url)))
             time.sleep(1.0)
         stdout, stderr = proc.communicate()
         srv.stop()
@@ -115,7 +150,8 @@ def main() -> int:
     peak = max((b for _, b in rss), default=0)
     out = {"hosts": HOSTS, "calibration_rows": cal_out["rows"], "lp_max_rows_per_s": round(cal_out["rows_per_s"]),
            **mixed, "peak_rss_mb": round(peak / 2**20), "rss_cap_mb": round(MEM_CAP / 2**20),
-           "persists": persists, "compaction_passes": compactions}
+           "persists": persists, "compaction_passes": compactions,
+           "after_warmup": leak_check(leaks, min(120.0, DURATION / 5))}
     print(json.dumps(out, indent=1))
     plot = os.environ.get("LOADTEST_PLOT")
     if plot and rss:
