@@ -261,11 +261,12 @@ func (q *Engine) rewriteView(ctx context.Context, db, body string) (string, erro
 // it holds a connection and the query's slot (see Limits).
 type Result struct {
 	array.RecordReader
-	conn *sql.Conn
-	ctx  context.Context
-	q    *Engine
-	done func() // ends the query's context and frees its slot
-	free func() // frees its slot only
+	conn  *sql.Conn
+	ctx   context.Context
+	q     *Engine
+	done  func() // ends the query's context and frees its slot
+	free  func() // frees its slot only
+	unpin func() // lets storage drop what the query's SQL named (PinReads)
 }
 
 // Err is the reader's error; a query stopped by its context while its
@@ -286,6 +287,7 @@ func (r *Result) Err() error {
 func (r *Result) Release() {
 	r.RecordReader.Release()
 	r.conn.Close()
+	r.unpin()
 	r.done()
 }
 
@@ -294,7 +296,10 @@ func (r *Result) Release() {
 // the DuckDB memory limit), so the slot, which bounds running queries, is
 // no longer needed. The result still ends with Release, or when the query
 // timeout passes.
-func (r *Result) Hold() { r.free() }
+func (r *Result) Hold() {
+	r.unpin() // the result is whole: the tables it was read from may go
+	r.free()
+}
 
 // Query runs one SELECT against database db and returns its rows. args bind
 // the statement's parameters: positional values for ? and $1, or
@@ -340,7 +345,15 @@ func (q *Engine) limitedQuery(ctx context.Context, db, query string, args ...any
 	return res, nil
 }
 
-func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Result, error) {
+func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res *Result, err error) {
+	// The tables the SQL built below names stay until the result is read,
+	// however long the query waits to bind.
+	unpin := q.st.PinReads()
+	defer func() {
+		if err != nil {
+			unpin()
+		}
+	}()
 	if err := q.refresh(ctx, db); err != nil {
 		return nil, err
 	}
@@ -430,7 +443,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (*Res
 		conn.Close()
 		return nil, err
 	}
-	return &Result{RecordReader: rdr, conn: conn}, nil
+	return &Result{RecordReader: rdr, conn: conn, unpin: unpin}, nil
 }
 
 // pruneAnalysisOf returns pass 7's analysis of text: the plan's cached one

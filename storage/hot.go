@@ -312,7 +312,7 @@ func (e *Engine) hotRatio() float64 {
 func (e *Engine) retireHot(h hotTable) {
 	e.retired.mu.Lock()
 	defer e.retired.mu.Unlock()
-	e.retired.items = append(e.retired.items, retiredItem{at: time.Now(), table: h.name})
+	e.retireLocked(retiredItem{table: h.name})
 }
 
 // loadHot copies file f into a hot table and makes it the file's source if

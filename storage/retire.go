@@ -15,8 +15,9 @@ import (
 // tick, and at Close.
 //
 // A reader that outlives retireDelay pins what it reads: a backup pins
-// everything (pins), a compaction the files it merges (pinned); reap keeps
-// pinned files until they are unpinned.
+// everything (pins), a compaction the files it merges (pinned), a query
+// what was live when it started (PinReads: under load a query can bind its
+// SQL more than retireDelay after building it); reap keeps what is pinned.
 const retireDelay = 15 * time.Second
 
 type retired struct {
@@ -24,20 +25,65 @@ type retired struct {
 	items  []retiredItem
 	pins   int            // backups running: nothing is dropped meanwhile
 	pinned map[string]int // Parquet paths a compaction is reading → pin count
+	// seq orders retirements and query starts; readers maps each running
+	// query's PinReads to the seq it started at.
+	seq     uint64
+	readers map[uint64]uint64
 }
 
 type retiredItem struct {
 	at    time.Time
-	table string // a buffer generation's DuckDB table, or
+	seq   uint64 // retired.seq when retired
+	table string // a buffer generation's or hot copy's DuckDB table, or
 	path  string // a Parquet file, relative to the data dir
+}
+
+// retireLocked queues it to be dropped; the caller holds retired.mu.
+func (e *Engine) retireLocked(it retiredItem) {
+	e.retired.seq++
+	it.at, it.seq = time.Now(), e.retired.seq
+	e.retired.items = append(e.retired.items, it)
+}
+
+// PinReads keeps every buffer generation, hot copy and Parquet file retired
+// from now on from being dropped until unpin is called (unpin may be called
+// more than once). A query takes it before it builds its SQL from the live
+// set and releases it when its result has been read.
+func (e *Engine) PinReads() (unpin func()) {
+	e.retired.mu.Lock()
+	defer e.retired.mu.Unlock()
+	if e.retired.readers == nil {
+		e.retired.readers = map[uint64]uint64{}
+	}
+	e.retired.seq++
+	id := e.retired.seq
+	e.retired.readers[id] = id
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			e.retired.mu.Lock()
+			delete(e.retired.readers, id)
+			e.retired.mu.Unlock()
+		})
+	}
+}
+
+// readBefore reports whether a query that started before seq still runs;
+// the caller holds retired.mu.
+func (e *Engine) readBefore(seq uint64) bool {
+	for _, start := range e.retired.readers {
+		if start < seq {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) retireGens(gens []*gen) {
 	e.retired.mu.Lock()
 	defer e.retired.mu.Unlock()
-	now := time.Now()
 	for _, g := range gens {
-		e.retired.items = append(e.retired.items, retiredItem{at: now, table: g.table})
+		e.retireLocked(retiredItem{table: g.table})
 	}
 }
 
@@ -49,9 +95,8 @@ func (e *Engine) retireFiles(files []ParquetFile) {
 	}
 	e.retired.mu.Lock()
 	defer e.retired.mu.Unlock()
-	now := time.Now()
 	for _, f := range files {
-		e.retired.items = append(e.retired.items, retiredItem{at: now, path: f.Path})
+		e.retireLocked(retiredItem{path: f.Path})
 	}
 }
 
@@ -88,7 +133,7 @@ func (e *Engine) reap(all bool) {
 	}
 	var due, keep []retiredItem
 	for _, it := range e.retired.items {
-		pinned := it.path != "" && e.retired.pinned[it.path] > 0
+		pinned := (it.path != "" && e.retired.pinned[it.path] > 0) || e.readBefore(it.seq)
 		if all || (time.Since(it.at) >= retireDelay && !pinned) {
 			due = append(due, it)
 		} else {
