@@ -429,10 +429,7 @@ func (g *gen) hasAll(sc *arrow.Schema) bool {
 // newGen creates a generation table holding every column of schema plus
 // the row sequence column.
 func (e *Engine) newGen(ctx context.Context, schema *catalog.Table) (*gen, error) {
-	e.mu.Lock()
-	e.nextGen++
-	id := e.nextGen
-	e.mu.Unlock()
+	id := e.nextGen.Add(1)
 	g := &gen{
 		id:      id,
 		table:   fmt.Sprintf("%s.%s", bufferSchema, QuoteIdent(fmt.Sprintf("g%d", id))),

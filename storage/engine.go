@@ -159,10 +159,14 @@ type Engine struct {
 	// compactMu lets one Compact run at a time.
 	compactMu sync.Mutex
 
-	mu       sync.Mutex // guards tables, manifest, nextGen
+	// mu guards tables and manifest. Lock order: mu, then a tableState's
+	// mu (tableSQL); never take mu while holding a tableState's.
+	mu       sync.Mutex
 	tables   map[tableKey]*tableState
 	manifest *Manifest
-	nextGen  uint64
+	// nextGen numbers buffer generations; newGen runs under a tableState's
+	// mu, so it is not guarded by mu.
+	nextGen atomic.Uint64
 
 	// sqlEpoch moves whenever the SQL TableSQL builds for some table may
 	// change for a reason other than the catalog or the clock: a buffer

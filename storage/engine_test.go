@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -308,4 +309,55 @@ func TestEngine_TableSQL_CleanSourceIsOneSelect(t *testing.T) {
 	ts.mu.Unlock()
 	require.Equal(t, `SELECT "host", "f", "g", "time" FROM `+gen, q)
 	require.Equal(t, []result{{"a", 1.0, int64(2), day0}, {"b", 3.0, nil, day0}}, readAll(t, e))
+}
+
+// A write that starts a new buffer generation while queries build their
+// SQL must not deadlock: tableSQL holds the engine's lock, then the table's;
+// the write holds the table's lock while it creates the generation.
+func TestEngine_Write_NewGenerationWhileQueriesBuildSQL(t *testing.T) {
+	e := open(t, t.TempDir()) // not closed on failure: Close would hang too
+	mem := memory.NewGoAllocator()
+	stop := make(chan struct{})
+	sqlDone := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				sqlDone <- nil
+				return
+			default:
+			}
+			if _, err := e.TableSQL(catalog.DefaultDatabase, "m"); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+				sqlDone <- err
+				return
+			}
+		}
+	}()
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for i := 0; i < 200; i++ {
+			b := batch(t, mem, row{host: "a", f: fp(float64(i)), time: day0})
+			err := e.Write(context.Background(), "", []TableBatch{b}, true)
+			b.Record.Release()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := e.Persist(context.Background()); err != nil { // the next write starts a generation
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	select {
+	case <-wrote:
+	case <-time.After(30 * time.Second):
+		t.Fatal("writes starting new generations deadlocked against TableSQL")
+	}
+	close(stop)
+	require.NoError(t, <-sqlDone)
+	// Every write replaced the one before it: the last one wins.
+	require.Equal(t, []result{{host: "a", f: 199.0, time: day0}}, readAll(t, e))
+	require.NoError(t, e.Close())
 }
