@@ -44,12 +44,19 @@ func (e *Engine) openDuckDB() error {
 		// Times are UTC everywhere: casts between TIMESTAMPTZ and the
 		// TIMESTAMP_NS time column must not depend on the host's zone.
 		"SET GLOBAL TimeZone = 'UTC'",
-		// Fletch's Parquet files are immutable (a rewrite is a new file
-		// with a new id), so their footers can be cached: without this,
-		// every bind of a table's view re-reads every footer (5-8 ms per
-		// query on the TSBS day; docs/benchmarks.md, "The query path").
-		// DuckDB checks the file's modification time before using an entry.
-		"SET GLOBAL parquet_metadata_cache = true",
+		// No Parquet footer cache. DuckDB keys it by path and keeps a
+		// deleted file's entry until its LRU needs the room, and every
+		// persist and compaction writes new paths. It counts an entry at
+		// its footer's size while the parsed footer takes about 8× that,
+		// so its LRU bound (the memory limit) is no bound on RSS: 1,500
+		// files of 100 row groups grew RSS by 1.2 GB with 146 MB counted.
+		// make bench ran no slower without it (docs/benchmarks.md, "The
+		// soak").
+		"SET GLOBAL parquet_metadata_cache = false",
+		// Nor DuckDB's external file cache: a second copy of the Parquet
+		// bytes it reads (the OS page cache holds the first) in its buffer
+		// pool, kept for deleted files too until memory runs short.
+		"SET GLOBAL enable_external_file_cache = false",
 		"CREATE SCHEMA IF NOT EXISTS "+bufferSchema,
 		// The buffer is checkpointed by checkpointLoop, off the write
 		// path, rather than from inside commits (checkpoint.go).
