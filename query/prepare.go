@@ -83,6 +83,9 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 	if st, err := q.Classify(stmt); err != nil || st.Update {
 		return st, err
 	}
+	// The plan below binds the views refresh builds: what they name stays.
+	unpin := q.st.PinReads()
+	defer unpin()
 	if err := q.refresh(ctx, db); err != nil {
 		return nil, err
 	}

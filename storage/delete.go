@@ -74,6 +74,10 @@ func (e *Engine) applyDelete(ctx context.Context, db, table, pred string) (int64
 	}
 	match := "(" + pred + ") IS TRUE"
 	var deleted int64
+	// A persist may retire the generations read below meanwhile; they stay
+	// until this is done.
+	unpin := e.PinReads()
+	defer unpin()
 
 	// The buffer: each generation table, its missing columns read as NULL.
 	ts := e.tableState(db, table)

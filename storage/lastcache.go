@@ -211,6 +211,8 @@ func (e *Engine) LastRows(ctx context.Context, db, table string) (schema *catalo
 // the cache already holds for a later time are kept; for the same time the
 // cache's values (writes recorded while filling) win.
 func (e *Engine) fillLast(ctx context.Context, db string, schema *catalog.Table, c *lastCache) error {
+	unpin := e.PinReads() // body's generations and hot copies stay until it has run
+	defer unpin()
 	body, err := e.TableSQL(db, schema.Name)
 	if err != nil {
 		return err

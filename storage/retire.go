@@ -20,6 +20,15 @@ import (
 // SQL more than retireDelay after building it); reap keeps what is pinned.
 const retireDelay = 15 * time.Second
 
+// retireTableDelay is retireDelay for DuckDB tables (buffer generations and
+// hot copies). They hold memory: at 200 k rows/s, 15 s of retired
+// generations is about 3 M rows. Every reader of them pins before it builds
+// SQL naming them (PinReads: queries, prepares, the last-value cache's
+// fill, DELETE), so a table can go once the readers that started before its
+// retirement are done; the second is a margin, not a guarantee anything
+// relies on.
+const retireTableDelay = time.Second
+
 type retired struct {
 	mu     sync.Mutex
 	items  []retiredItem
@@ -134,7 +143,11 @@ func (e *Engine) reap(all bool) {
 	var due, keep []retiredItem
 	for _, it := range e.retired.items {
 		pinned := (it.path != "" && e.retired.pinned[it.path] > 0) || e.readBefore(it.seq)
-		if all || (time.Since(it.at) >= retireDelay && !pinned) {
+		delay := retireDelay
+		if it.table != "" {
+			delay = retireTableDelay
+		}
+		if all || (time.Since(it.at) >= delay && !pinned) {
 			due = append(due, it)
 		} else {
 			keep = append(keep, it)

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -51,4 +53,43 @@ func TestRetire_QueryPinKeepsWhatItsSQLNames(t *testing.T) {
 	unpin() // twice is harmless
 	e.reap(false)
 	require.False(t, exists(), "kept after every earlier query ended")
+}
+
+// A retired generation holds memory, so it goes once retireTableDelay has
+// passed and no earlier reader runs; a retired Parquet file (on disk, read
+// by compaction and hot loads that don't pin) keeps the full retireDelay.
+func TestRetire_GenerationGoesSoonerThanAFile(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	opts := DefaultOptions(t.TempDir())
+	opts.PersistInterval = 1 << 62
+	opts.NoCompaction = true
+	opts.HotTierBytes = -1
+	e, err := Open(opts)
+	require.NoError(t, err)
+	defer e.Close()
+	write(t, e, mem, row{"a", fp(1), ip(1), day0})
+	require.NoError(t, e.Persist(context.Background()))
+	old := e.Files()
+	require.Len(t, old, 1)
+	// A late write to the same day: the next persist merges the day's file
+	// with it, retiring both the generation and the old file.
+	write(t, e, mem, row{"a", fp(2), ip(2), day0})
+	e.mu.Lock()
+	gen := e.tables[tableKey{"default", "m"}].gens[0].table
+	e.mu.Unlock()
+	require.NoError(t, e.Persist(context.Background()))
+	require.NotEqual(t, old[0].Path, e.Files()[0].Path)
+
+	e.retired.mu.Lock()
+	for i := range e.retired.items {
+		e.retired.items[i].at = time.Now().Add(-2 * retireTableDelay)
+	}
+	e.retired.mu.Unlock()
+	e.reap(false)
+	var n int
+	require.Error(t, e.db.QueryRow("SELECT count(*) FROM "+gen).Scan(&n), "generation kept past retireTableDelay")
+	_, err = os.Stat(filepath.Join(opts.DataDir, old[0].Path))
+	require.NoError(t, err, "file dropped before retireDelay")
+	require.Equal(t, []result{{host: "a", f: 2.0, g: int64(2), time: day0}}, readAll(t, e))
 }
