@@ -71,25 +71,38 @@ def open_fds(pid: int) -> int:
         return 0
 
 
-def goroutines(http_url: str) -> int:
+def server_metrics(http_url: str) -> dict:
+    """From /metrics: goroutines, the Go heap in use and DuckDB's memory (bytes, per tag and
+    in total), so a rise in RSS can be laid at the right door."""
+    out = {"goroutines": 0, "go_heap": 0, "duckdb": 0, "duckdb_tags": {}}
     try:
         for ln in requests.get(http_url + "/metrics", timeout=10).text.splitlines():
             if ln.startswith("go_goroutines "):
-                return int(float(ln.split()[1]))
-    except (requests.RequestException, ValueError):
+                out["goroutines"] = int(float(ln.split()[1]))
+            elif ln.startswith("go_memstats_heap_inuse_bytes "):
+                out["go_heap"] = int(float(ln.split()[1]))
+            elif ln.startswith("fletch_duckdb_memory_bytes{"):
+                tag = ln.split('tag="', 1)[1].split('"', 1)[0]
+                v = int(float(ln.rsplit(" ", 1)[1]))
+                out["duckdb_tags"][tag] = v
+                out["duckdb"] += v
+    except (requests.RequestException, ValueError, IndexError):
         pass
-    return 0
+    return out
 
 
-def leak_check(samples: list[tuple[float, int, int, int]], warm: float) -> dict:
-    """RSS (MiB), open files and goroutines after the warm-up: first, last and largest, so
-    growth over a soak shows."""
+def leak_check(samples: list[tuple], warm: float) -> dict:
+    """RSS, open files, goroutines, Go heap and DuckDB's memory (MiB) after the warm-up:
+    first, last and largest, so growth over a soak shows; and DuckDB's largest tags at the
+    last sample."""
     after = [s for s in samples if s[0] >= warm] or samples
     out = {"warmup_s": round(warm)}
-    for i, name in ((1, "rss_mb"), (2, "open_files"), (3, "goroutines")):
+    for i, name in ((1, "rss_mb"), (2, "open_files"), (3, "goroutines"), (4, "go_heap_mb"), (5, "duckdb_mb")):
         vals = [s[i] for s in after]
-        scale = 2**20 if name == "rss_mb" else 1
+        scale = 2**20 if name.endswith("_mb") else 1
         out[name] = {"first": round(vals[0] / scale), "last": round(vals[-1] / scale), "max": round(max(vals) / scale)}
+    tags = after[-1][6]
+    out["duckdb_last_mb"] = {t: round(b / 2**20) for t, b in sorted(tags.items(), key=lambda kv: -kv[1]) if b >= 2**20}
     return out
 
 
@@ -129,12 +142,15 @@ def main() -> int:
                                         "-refresh", f"{REFRESH}s", "-heavy-every", f"{HEAVY_EVERY}s"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         rss: list[tuple[float, int]] = []
-        leaks: list[tuple[float, int, int, int]] = []  # every 10 s: t, RSS, open files, goroutines
+        # every 10 s: t, RSS, open files, goroutines, Go heap, DuckDB memory, DuckDB's tags
+        leaks: list[tuple] = []
         while proc.poll() is None:
             now = time.monotonic() - start
             rss.append((now, rss_bytes(srv.proc.pid)))
             if not leaks or now - leaks[-1][0] >= 10:
-                leaks.append((now, rss[-1][1], open_fds(srv.proc.pid), goroutines(srv.http_url)))
+                m = server_metrics(srv.http_url)
+                leaks.append((now, rss[-1][1], open_fds(srv.proc.pid), m["goroutines"], m["go_heap"],
+                              m["duckdb"], m["duckdb_tags"]))
             time.sleep(1.0)
         stdout, stderr = proc.communicate()
         srv.stop()
@@ -162,6 +178,8 @@ def main() -> int:
 
         fig, ax = plt.subplots(figsize=(8, 3.2))
         ax.plot([t for t, _ in rss], [b / 2**20 for _, b in rss], label="fletch RSS")
+        ax.plot([s[0] for s in leaks], [s[5] / 2**20 for s in leaks], label="DuckDB's own count")
+        ax.plot([s[0] for s in leaks], [s[4] / 2**20 for s in leaks], label="Go heap in use")
         ax.axhline(MEM_CAP / 2**20, color="C3", linestyle="--", label="cap")
         ax.set_xlabel("seconds into the mixed load")
         ax.set_ylabel("MiB")
