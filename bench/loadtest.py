@@ -16,10 +16,11 @@ for line protocol), in two phases:
    - one heavy reader: a 24-hour double group-by over raw cpu every HEAVY_EVERY seconds.
 It reports p50/p99/max per query class and per panel, the writers' rate kept against their
 target, every error (there should be none), the server's RSS over time against its cap
-(LOADTEST_PLOT=FILE.png draws it), and, after a warm-up (a fifth of the run, at most 120 s),
-the first, last and largest RSS, open files and goroutines: a soak
-(LOADTEST_SECONDS=3600) should show them flat. Nothing is asserted; the exit status is 1 if any request
-failed or memory went past the cap.
+with DuckDB's own count and the Go heap beside it (LOADTEST_PLOT=FILE.png draws them), and,
+after a warm-up (a fifth of the run, at most 120 s), the first, last and largest RSS, open
+files, goroutines, Go heap and DuckDB memory, with DuckDB's largest components at the end:
+a soak (LOADTEST_SECONDS=3600) should show them flat. Nothing is asserted; the exit status
+is 1 if any request failed or memory went past the cap.
 
     FLETCH_BIN=bin/fletch LOADTEST_SECONDS=120 python3 bench/loadtest.py
 
@@ -184,7 +185,7 @@ def main() -> int:
         ax.set_xlabel("seconds into the mixed load")
         ax.set_ylabel("MiB")
         ax.set_title(f"RSS under the mixed load ({round(mixed['seconds'])} s)")
-        ax.legend(loc="lower right")
+        ax.legend(loc="lower left", ncol=4, fontsize="small")
         fig.tight_layout()
         fig.savefig(plot, dpi=100)
     return 1 if mixed["errors"] or peak > MEM_CAP else 0
