@@ -57,7 +57,7 @@ func TestRetire_QueryPinKeepsWhatItsSQLNames(t *testing.T) {
 
 // A retired generation holds memory, so it goes once retireTableDelay has
 // passed and no earlier reader runs; a retired Parquet file (on disk, read
-// by compaction and hot loads that don't pin) keeps the full retireDelay.
+// by hot loads, which don't pin) keeps the full retireDelay.
 func TestRetire_GenerationGoesSoonerThanAFile(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
