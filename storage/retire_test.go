@@ -17,12 +17,7 @@ import (
 func TestRetire_QueryPinKeepsWhatItsSQLNames(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
-	opts := DefaultOptions(t.TempDir())
-	opts.PersistInterval = 1 << 62
-	opts.NoCompaction = true
-	opts.HotTierBytes = -1
-	e, err := Open(opts)
-	require.NoError(t, err)
+	e := openRetire(t)
 	defer e.Close()
 	write(t, e, mem, row{"a", fp(1), ip(1), 1})
 	e.mu.Lock()
@@ -61,12 +56,7 @@ func TestRetire_QueryPinKeepsWhatItsSQLNames(t *testing.T) {
 func TestRetire_GenerationGoesSoonerThanAFile(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
-	opts := DefaultOptions(t.TempDir())
-	opts.PersistInterval = 1 << 62
-	opts.NoCompaction = true
-	opts.HotTierBytes = -1
-	e, err := Open(opts)
-	require.NoError(t, err)
+	e := openRetire(t)
 	defer e.Close()
 	write(t, e, mem, row{"a", fp(1), ip(1), day0})
 	require.NoError(t, e.Persist(context.Background()))
@@ -89,7 +79,13 @@ func TestRetire_GenerationGoesSoonerThanAFile(t *testing.T) {
 	e.reap(false)
 	var n int
 	require.Error(t, e.db.QueryRow("SELECT count(*) FROM "+gen).Scan(&n), "generation kept past retireTableDelay")
-	_, err = os.Stat(filepath.Join(opts.DataDir, old[0].Path))
+	_, err := os.Stat(filepath.Join(e.opts.DataDir, old[0].Path))
 	require.NoError(t, err, "file dropped before retireDelay")
 	require.Equal(t, []result{{host: "a", f: 2.0, g: int64(2), time: day0}}, readAll(t, e))
+}
+
+// openRetire opens an engine that persists only when the test says so,
+// without compaction or a hot tier.
+func openRetire(t *testing.T) *Engine {
+	return openWith(t, t.TempDir(), func(o *Options) { o.NoCompaction, o.HotTierBytes = true, -1 })
 }
