@@ -20,13 +20,7 @@ func TestRetire_QueryPinKeepsWhatItsSQLNames(t *testing.T) {
 	e := openRetire(t)
 	defer e.Close()
 	write(t, e, mem, row{"a", fp(1), ip(1), 1})
-	e.mu.Lock()
-	gen := e.tables[tableKey{"default", "m"}].gens[0].table
-	e.mu.Unlock()
-	exists := func() bool {
-		var n int
-		return e.db.QueryRow("SELECT count(*) FROM "+gen).Scan(&n) == nil
-	}
+	gen := firstGen(e)
 
 	unpin := e.PinReads() // a query starts, and builds SQL naming gen
 	later := e.PinReads() // and one more
@@ -34,20 +28,13 @@ func TestRetire_QueryPinKeepsWhatItsSQLNames(t *testing.T) {
 	after := e.PinReads() // a query that starts after the persist
 	defer after()
 	later()
-	backdate := func() {
-		e.retired.mu.Lock()
-		for i := range e.retired.items {
-			e.retired.items[i].at = time.Now().Add(-2 * retireDelay)
-		}
-		e.retired.mu.Unlock()
-	}
-	backdate()
+	backdateRetired(e, 2*retireDelay)
 	e.reap(false)
-	require.True(t, exists(), "dropped while a query from before the persist ran")
+	require.True(t, tableExists(e, gen), "dropped while a query from before the persist ran")
 	unpin()
 	unpin() // twice is harmless
 	e.reap(false)
-	require.False(t, exists(), "kept after every earlier query ended")
+	require.False(t, tableExists(e, gen), "kept after every earlier query ended")
 }
 
 // A retired generation holds memory, so it goes once retireTableDelay has
@@ -65,20 +52,13 @@ func TestRetire_GenerationGoesSoonerThanAFile(t *testing.T) {
 	// A late write to the same day: the next persist merges the day's file
 	// with it, retiring both the generation and the old file.
 	write(t, e, mem, row{"a", fp(2), ip(2), day0})
-	e.mu.Lock()
-	gen := e.tables[tableKey{"default", "m"}].gens[0].table
-	e.mu.Unlock()
+	gen := firstGen(e)
 	require.NoError(t, e.Persist(context.Background()))
 	require.NotEqual(t, old[0].Path, e.Files()[0].Path)
 
-	e.retired.mu.Lock()
-	for i := range e.retired.items {
-		e.retired.items[i].at = time.Now().Add(-2 * retireTableDelay)
-	}
-	e.retired.mu.Unlock()
+	backdateRetired(e, 2*retireTableDelay)
 	e.reap(false)
-	var n int
-	require.Error(t, e.db.QueryRow("SELECT count(*) FROM "+gen).Scan(&n), "generation kept past retireTableDelay")
+	require.False(t, tableExists(e, gen), "generation kept past retireTableDelay")
 	_, err := os.Stat(filepath.Join(e.opts.DataDir, old[0].Path))
 	require.NoError(t, err, "file dropped before retireDelay")
 	require.Equal(t, []result{{host: "a", f: 2.0, g: int64(2), time: day0}}, readAll(t, e))
@@ -88,4 +68,26 @@ func TestRetire_GenerationGoesSoonerThanAFile(t *testing.T) {
 // without compaction or a hot tier.
 func openRetire(t *testing.T) *Engine {
 	return openWith(t, t.TempDir(), func(o *Options) { o.NoCompaction, o.HotTierBytes = true, -1 })
+}
+
+// firstGen is the DuckDB table of table m's oldest buffer generation.
+func firstGen(e *Engine) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.tables[tableKey{"default", "m"}].gens[0].table
+}
+
+// tableExists reports whether DuckDB can still read table.
+func tableExists(e *Engine, table string) bool {
+	var n int
+	return e.db.QueryRow("SELECT count(*) FROM "+table).Scan(&n) == nil
+}
+
+// backdateRetired makes everything retired so far look retired age ago.
+func backdateRetired(e *Engine, age time.Duration) {
+	e.retired.mu.Lock()
+	defer e.retired.mu.Unlock()
+	for i := range e.retired.items {
+		e.retired.items[i].at = time.Now().Add(-age)
+	}
 }
