@@ -73,9 +73,10 @@ def open_fds(pid: int) -> int:
 
 
 def server_metrics(http_url: str) -> dict:
-    """From /metrics: goroutines, the Go heap in use and DuckDB's memory (bytes, per tag and
-    in total), so a rise in RSS can be laid at the right door."""
-    out = {"goroutines": 0, "go_heap": 0, "duckdb": 0, "duckdb_tags": {}}
+    """From /metrics: goroutines, the Go heap in use, DuckDB's memory (bytes, per tag and
+    in total) and the C allocators' resident and free bytes (jemalloc: DuckDB's buffer-managed
+    memory; glibc: its other C++ objects), so a rise in RSS can be laid at the right door."""
+    out = {"goroutines": 0, "go_heap": 0, "duckdb": 0, "duckdb_tags": {}, "native": {}}
     try:
         for ln in requests.get(http_url + "/metrics", timeout=10).text.splitlines():
             if ln.startswith("go_goroutines "):
@@ -87,22 +88,30 @@ def server_metrics(http_url: str) -> dict:
                 v = int(float(ln.rsplit(" ", 1)[1]))
                 out["duckdb_tags"][tag] = v
                 out["duckdb"] += v
+            elif ln.startswith("fletch_native_memory_bytes{"):
+                alloc = ln.split('allocator="', 1)[1].split('"', 1)[0]
+                state = ln.split('state="', 1)[1].split('"', 1)[0]
+                out["native"][f"{alloc}_{state}"] = int(float(ln.rsplit(" ", 1)[1]))
     except (requests.RequestException, ValueError, IndexError):
         pass
     return out
 
 
 def leak_check(samples: list[tuple], warm: float) -> dict:
-    """RSS, open files, goroutines, Go heap and DuckDB's memory (MiB) after the warm-up:
-    first, last and largest, so growth over a soak shows; and DuckDB's largest tags at the
-    last sample."""
-    after = [s for s in samples if s[0] >= warm] or samples
+    """RSS, open files, goroutines, Go heap, DuckDB's memory and the C allocators' (MiB)
+    after the warm-up: first, last and largest, so growth over a soak shows; and DuckDB's
+    largest tags at the last sample."""
+    after = [s for s in samples if s["t"] >= warm] or samples
     out = {"warmup_s": round(warm)}
-    for i, name in ((1, "rss_mb"), (2, "open_files"), (3, "goroutines"), (4, "go_heap_mb"), (5, "duckdb_mb")):
-        vals = [s[i] for s in after]
+    names = ["rss_mb", "open_files", "goroutines", "go_heap_mb", "duckdb_mb"]
+    names += [k + "_mb" for k in ("jemalloc_resident", "jemalloc_allocated", "glibc_in_use", "glibc_free")
+              if k in after[-1]["native"]]
+    for name in names:
+        key = name.removesuffix("_mb")
+        vals = [s[key] if key in s else s["native"].get(key, 0) for s in after]
         scale = 2**20 if name.endswith("_mb") else 1
         out[name] = {"first": round(vals[0] / scale), "last": round(vals[-1] / scale), "max": round(max(vals) / scale)}
-    tags = after[-1][6]
+    tags = after[-1]["duckdb_tags"]
     out["duckdb_last_mb"] = {t: round(b / 2**20) for t, b in sorted(tags.items(), key=lambda kv: -kv[1]) if b >= 2**20}
     return out
 
@@ -143,15 +152,14 @@ def main() -> int:
                                         "-refresh", f"{REFRESH}s", "-heavy-every", f"{HEAVY_EVERY}s"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         rss: list[tuple[float, int]] = []
-        # every 10 s: t, RSS, open files, goroutines, Go heap, DuckDB memory, DuckDB's tags
-        leaks: list[tuple] = []
+        # every 10 s: t, RSS, open files and server_metrics()
+        leaks: list[dict] = []
         while proc.poll() is None:
             now = time.monotonic() - start
             rss.append((now, rss_bytes(srv.proc.pid)))
-            if not leaks or now - leaks[-1][0] >= 10:
-                m = server_metrics(srv.http_url)
-                leaks.append((now, rss[-1][1], open_fds(srv.proc.pid), m["goroutines"], m["go_heap"],
-                              m["duckdb"], m["duckdb_tags"]))
+            if not leaks or now - leaks[-1]["t"] >= 10:
+                leaks.append({"t": now, "rss": rss[-1][1], "open_files": open_fds(srv.proc.pid),
+                              **server_metrics(srv.http_url)})
             time.sleep(1.0)
         stdout, stderr = proc.communicate()
         srv.stop()
@@ -179,13 +187,18 @@ def main() -> int:
 
         fig, ax = plt.subplots(figsize=(8, 3.2))
         ax.plot([t for t, _ in rss], [b / 2**20 for _, b in rss], label="fletch RSS")
-        ax.plot([s[0] for s in leaks], [s[5] / 2**20 for s in leaks], label="DuckDB's own count")
-        ax.plot([s[0] for s in leaks], [s[4] / 2**20 for s in leaks], label="Go heap in use")
+        ts = [s["t"] for s in leaks]
+        ax.plot(ts, [s["duckdb"] / 2**20 for s in leaks], label="DuckDB's own count")
+        ax.plot(ts, [s["go_heap"] / 2**20 for s in leaks], label="Go heap in use")
+        if any(s["native"] for s in leaks):
+            ax.plot(ts, [s["native"].get("jemalloc_resident", 0) / 2**20 for s in leaks], label="jemalloc resident")
+            ax.plot(ts, [(s["native"].get("glibc_in_use", 0) + s["native"].get("glibc_free", 0)) / 2**20
+                         for s in leaks], label="glibc heap")
         ax.axhline(MEM_CAP / 2**20, color="C3", linestyle="--", label="cap")
         ax.set_xlabel("seconds into the mixed load")
         ax.set_ylabel("MiB")
         ax.set_title(f"RSS under the mixed load ({round(mixed['seconds'])} s)")
-        ax.legend(loc="lower left", ncol=4, fontsize="small")
+        ax.legend(loc="lower left", ncol=3, fontsize="small")
         fig.tight_layout()
         fig.savefig(plot, dpi=100)
     return 1 if mixed["errors"] or peak > MEM_CAP else 0

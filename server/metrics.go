@@ -74,6 +74,33 @@ func (c duckdbMemory) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// nativeMemory exports storage.ReadNativeMemory: where the process's RSS
+// outside the Go heap and DuckDB's own count sits.
+type nativeMemory struct{ desc *prometheus.Desc }
+
+func (c nativeMemory) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c nativeMemory) Collect(ch chan<- prometheus.Metric) {
+	m, err := storage.ReadNativeMemory()
+	if err != nil {
+		return
+	}
+	for _, v := range []struct {
+		alloc, state string
+		n            int64
+	}{
+		{"jemalloc", "allocated", m.JemallocAllocated},
+		{"jemalloc", "active", m.JemallocActive},
+		{"jemalloc", "resident", m.JemallocResident},
+		{"jemalloc", "retained", m.JemallocRetained},
+		{"glibc", "in_use", m.GlibcInUse},
+		{"glibc", "free", m.GlibcFree},
+		{"glibc", "mapped", m.GlibcMapped},
+	} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v.n), v.alloc, v.state)
+	}
+}
+
 func (s *Server) registerMetrics() {
 	metricsSt.Store(s.st)
 	metricsOnce.Do(func() {
@@ -104,6 +131,9 @@ func (s *Server) registerMetrics() {
 		metrics.RegisterCollector(duckdbMemory{
 			mem: prometheus.NewDesc("fletch_duckdb_memory_bytes", "The embedded DuckDB's memory per component (its duckdb_memory() tag), counted against --query-memory-bytes.", []string{"tag"}, nil),
 			tmp: prometheus.NewDesc("fletch_duckdb_temporary_bytes", "What the embedded DuckDB spilled to <data>/tmp, per component.", []string{"tag"}, nil),
+		})
+		metrics.RegisterCollector(nativeMemory{
+			desc: prometheus.NewDesc("fletch_native_memory_bytes", "The C heap's allocators: jemalloc (DuckDB's buffer-managed memory) and glibc malloc (DuckDB's other C++ objects), by state: allocated/in_use live, resident jemalloc's touched pages, retained jemalloc's unmapped address space, free glibc's free bytes in its arenas, mapped glibc's mmap-served blocks.", []string{"allocator", "state"}, nil),
 		})
 		labels := []string{"database", "table"}
 		metrics.RegisterCollector(tableFiles{
