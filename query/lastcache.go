@@ -11,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/fletchdb/fletch/storage"
 	"github.com/fletchdb/fletch/storage/catalog"
@@ -65,18 +64,13 @@ func (q *Engine) lastCacheRewrite(ctx context.Context, c driver.Conn, db, query 
 		if err != nil {
 			return "", false
 		}
-		ar, err := duckdb.NewArrowFromConn(c)
-		if err != nil {
-			rdr.Release()
-			return "", false
-		}
 		n := lastViewSeq.Add(1)
 		view := fmt.Sprintf("fletch_last_cache_scan_%d", n)
 		name := storage.QuoteIdent(fmt.Sprintf("fletch_last_cache_%d", n))
 		// Copied into a temporary table at once: DuckDB's scan of an
 		// exported Arrow stream mismatches columns when it pushes a
 		// projection down, and SELECT * reads them all.
-		release, err := ar.RegisterView(rdr, view)
+		release, err := storage.RegisterArrowView(c, rdr, view)
 		if err != nil {
 			rdr.Release()
 			return "", false

@@ -108,12 +108,8 @@ func (e *Engine) insertArrow(ctx context.Context, target string, rdr array.Recor
 	}
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
-		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
-		if err != nil {
-			return err
-		}
 		name := fmt.Sprintf("_fletch_in_%d", viewCounter.Add(1))
-		release, err := ar.RegisterView(rdr, name)
+		release, err := RegisterArrowView(dc.(driver.Conn), rdr, name)
 		if err != nil {
 			return fmt.Errorf("register arrow view: %w", err)
 		}
