@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import signal
 import statistics
 import subprocess
 import threading
@@ -32,9 +33,48 @@ DASHBOARD_SECONDS = 10.0
 
 
 def roundtrips(fletch, db: str, runs: int) -> dict:
-    """Median seconds of SELECT 1 per client path (lists of runs)."""
+    """Seconds of SELECT 1 per client path (lists of runs), against Fletch and, under
+    "floor_" keys, against bench/flightfloor (a Flight SQL server that does no work)."""
+    out = select1_loops(lambda: fletch.connect(db), runs)
+    go = go_select1(fletch)
+    if go is not None:
+        out["arrow_go"] = [go]
+    floor = start_floor()
+    if floor is not None:
+        proc, addr = floor
+        try:
+            import adbc_driver_flightsql.dbapi as flightsql
+
+            out.update({"floor_" + k: v for k, v in
+                        select1_loops(lambda: flightsql.connect("grpc://" + addr), runs).items()})
+            go = go_select1(fletch, floor=addr)
+            if go is not None:
+                out["floor_arrow_go"] = [go]
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # go run's child too
+            proc.wait()
+    return out
+
+
+def start_floor() -> tuple[subprocess.Popen, str] | None:
+    """bench/flightfloor started on a free port: (process, HOST:PORT); None without Go."""
+    try:
+        proc = subprocess.Popen(["go", "run", "./bench/flightfloor"], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    except OSError:
+        return None
+    line = proc.stdout.readline()
+    if not line.startswith("listening "):
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
+    return proc, line.split()[1]
+
+
+def select1_loops(connect, runs: int) -> dict:
+    """SELECT 1 through ADBC: one cursor reused, then a new cursor per query."""
     out = {}
-    conn = fletch.connect(db)
+    conn = connect()
     try:
         cur = conn.cursor()
         for _ in range(20):
@@ -58,19 +98,20 @@ def roundtrips(fletch, db: str, runs: int) -> dict:
         out["adbc_new_cursor"] = xs
     finally:
         conn.close()
-    go = go_select1(fletch)
-    if go is not None:
-        out["arrow_go"] = [go]
     return out
 
 
-def go_select1(fletch) -> float | None:
+def go_select1(fletch, floor: str | None = None) -> float | None:
     """Seconds per SELECT 1 from the Go benchmark (it starts its own server from the same
-    binary); None when Go is not on this machine."""
+    binary), or against the floor server at floor=HOST:PORT; None when Go is not on this
+    machine."""
     env = dict(os.environ, FLETCH_BIN=str(fletch.srv.binary))
+    name = "FlightSQL_Select1$"
+    if floor:
+        env["FLIGHT_FLOOR_ADDR"], name = floor, "FlightSQL_Select1Floor$"
     try:
         proc = subprocess.run(
-            ["go", "test", "-tags", "duckdb_arrow", "-run", "^$", "-bench", "FlightSQL_Select1$",
+            ["go", "test", "-tags", "duckdb_arrow", "-run", "^$", "-bench", name,
              "-benchtime", "3s", "./tests/grafana"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired):

@@ -2,6 +2,7 @@ package grafana_test
 
 import (
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,6 +24,19 @@ func BenchmarkFlightSQL_SmallDateBin(b *testing.B) {
 		"WHERE host = 'h3' AND time >= '2026-01-01T01:00:00Z' AND time < '2026-01-01T02:00:00Z' GROUP BY 1 ORDER BY 1")
 }
 
+// BenchmarkFlightSQL_Select1Floor is the loop of BenchmarkFlightSQL_Select1
+// against bench/flightfloor at FLIGHT_FLOOR_ADDR (HOST:PORT): a Flight SQL
+// server that answers without any work, so its figure is the client's, gRPC's
+// and loopback's share. Skipped without the address; bench/query_path.py
+// starts the floor and sets it.
+func BenchmarkFlightSQL_Select1Floor(b *testing.B) {
+	addr := os.Getenv("FLIGHT_FLOOR_ADDR")
+	if addr == "" {
+		b.Skip("FLIGHT_FLOOR_ADDR is not set (bench/flightfloor's address)")
+	}
+	loopQuery(b, newGrafanaClient(b, &fletch{addr: addr}, metadata.MD{}), "SELECT 1")
+}
+
 func benchmarkQuery(b *testing.B, sql string) {
 	f := startFletch(b)
 	var lines []string
@@ -33,7 +47,12 @@ func benchmarkQuery(b *testing.B, sql string) {
 		}
 	}
 	f.writeLP(b, "bench", lines)
-	g := newGrafanaClient(b, f, metadata.Pairs("database", "bench", "authorization", "Bearer "+f.token))
+	loopQuery(b, newGrafanaClient(b, f, metadata.Pairs("database", "bench", "authorization", "Bearer "+f.token)), sql)
+}
+
+// loopQuery times sql through g: GetFlightInfo, DoGet of its one endpoint,
+// the stream read to its end.
+func loopQuery(b *testing.B, g *grafanaClient, sql string) {
 	ctx := g.ctx(b)
 	run := func() int64 {
 		info, err := g.Execute(ctx, sql)
