@@ -111,11 +111,14 @@ static void fletch_release_unreleased(struct fletch_scan *sc) {
 }
 
 // fletch_arrow_scan registers inner (a stream the caller exported) as the
-// temporary view name on the connection. duckdb_arrow_scan reads the
-// stream's schema into a local it never releases; every schema handed out
-// during the call that DuckDB has not released by its return is that one,
-// and is released here. Returns the scan to pass to fletch_scan_free, or
-// NULL if DuckDB refused (the inner stream is then the caller's to release).
+// temporary view name on the connection. DuckDB's C API takes schemas from
+// the stream and leaves releasing them to the caller: duckdb_arrow_scan
+// reads one into a local, and each bind of the view (here, while the view is
+// created; later, by each statement reading it) takes one whose release it
+// clears. Those handed out during this call are no longer used once it
+// returns and are released here; the rest at fletch_scan_free. Returns the
+// scan to pass to fletch_scan_free, or NULL if DuckDB refused (the inner
+// stream is then the caller's to release).
 static struct fletch_scan *fletch_arrow_scan(void *conn, const char *name, struct ArrowArrayStream *inner) {
 	struct fletch_scan *sc = calloc(1, sizeof *sc);
 	if (sc == NULL) {
@@ -175,9 +178,11 @@ import (
 
 // RegisterArrowView registers rdr as the temporary view name on dc (a
 // duckdb-go connection), like duckdb-go's Arrow.RegisterView, without its
-// leak: DuckDB's duckdb_arrow_scan (v1.5) reads the stream's schema and never
-// releases it, which cost every write ~3.5 KB of C heap for the life of the
-// process (docs/benchmarks.md, "The soak's leak"). The stream is consumed by
+// leak: DuckDB's C API (v1.5) takes the stream's schema several times and
+// releases none of them, and RegisterView does not either, which cost every
+// write ~3.5 KB of C heap for the life of the process (docs/benchmarks.md,
+// "The soak's leak"). Fletch releases every schema it handed out once DuckDB
+// is done with it. The stream is consumed by
 // the first statement that scans the view. The caller drops the view, then
 // calls release, then releases rdr; release frees the C side and must be
 // called once.
