@@ -110,6 +110,17 @@ static void fletch_release_unreleased(struct fletch_scan *sc) {
 	}
 }
 
+// fletch_free_schemas frees the records (not the schemas) of sc.
+static void fletch_free_schemas(struct fletch_scan *sc) {
+	struct fletch_schema *rec = sc->schemas;
+	while (rec != NULL) {
+		struct fletch_schema *next = rec->next;
+		free(rec);
+		rec = next;
+	}
+	sc->schemas = NULL;
+}
+
 // fletch_arrow_scan registers inner (a stream the caller exported) as the
 // temporary view name on the connection. DuckDB's C API takes schemas from
 // the stream and leaves releasing them to the caller: duckdb_arrow_scan
@@ -133,12 +144,7 @@ static struct fletch_scan *fletch_arrow_scan(void *conn, const char *name, struc
 	int rc = duckdb_arrow_scan(conn, name, &sc->outer);
 	fletch_release_unreleased(sc);
 	if (rc != 0) {
-		struct fletch_schema *rec = sc->schemas;
-		while (rec != NULL) {
-			struct fletch_schema *next = rec->next;
-			free(rec);
-			rec = next;
-		}
+		fletch_free_schemas(sc);
 		free(sc);
 		return NULL;
 	}
@@ -149,12 +155,7 @@ static struct fletch_scan *fletch_arrow_scan(void *conn, const char *name, struc
 // schemas; the view must be gone and no statement reading it running.
 static void fletch_scan_free(struct fletch_scan *sc) {
 	fletch_release_unreleased(sc);
-	struct fletch_schema *rec = sc->schemas;
-	while (rec != NULL) {
-		struct fletch_schema *next = rec->next;
-		free(rec);
-		rec = next;
-	}
+	fletch_free_schemas(sc);
 	if (sc->inner->release != NULL) {
 		sc->inner->release(sc->inner);
 	}

@@ -18,7 +18,7 @@ import (
 // three columns: 14 MB here); the rows must all arrive and glibc's live
 // bytes must not grow with the number of writes.
 func TestRegisterArrowView_NoLeakPerWrite(t *testing.T) {
-	e := openWith(t, t.TempDir(), func(o *Options) { o.NoCompaction, o.HotTierBytes = true, -1 })
+	e := openRetire(t)
 	defer e.Close()
 	ctx := context.Background()
 	_, err := e.db.ExecContext(ctx, "CREATE TABLE arrow_in (host VARCHAR, time TIMESTAMP, v DOUBLE)")
@@ -73,7 +73,7 @@ func TestRegisterArrowView_NoLeakPerWrite(t *testing.T) {
 // it, RegisterArrowView silently falls back to the leaking path, and this
 // says so.
 func TestRegisterArrowView_ReadsTheConnectionHandle(t *testing.T) {
-	e := openWith(t, t.TempDir(), func(o *Options) { o.NoCompaction, o.HotTierBytes = true, -1 })
+	e := openRetire(t)
 	defer e.Close()
 	conn, err := e.db.Conn(context.Background())
 	require.NoError(t, err)

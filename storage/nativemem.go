@@ -21,11 +21,6 @@ static int fletch_je_refresh(void) {
 	size_t n = sizeof(epoch);
 	return duckdb_je_mallctl("epoch", &epoch, &n, &epoch, n);
 }
-
-static int fletch_je_purge(void) {
-	// MALLCTL_ARENAS_ALL is 4096.
-	return duckdb_je_mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
-}
 */
 import "C"
 

@@ -12,7 +12,7 @@ import (
 // bytes, and dropping it must give most of them back; the allocators' own
 // invariants hold at each read.
 func TestReadNativeMemory_SeesDuckDBsAllocations(t *testing.T) {
-	e := openWith(t, t.TempDir(), func(o *Options) { o.NoCompaction, o.HotTierBytes = true, -1 })
+	e := openRetire(t)
 	defer e.Close()
 	ctx := context.Background()
 
