@@ -54,6 +54,7 @@ func (q *Engine) DropDatabase(ctx context.Context, db string) error {
 	q.mv.mu.Lock()
 	for k := range q.mv.m {
 		if k.db == db {
+			q.dropPartialLocked(q.mv.m[k])
 			delete(q.mv.m, k)
 		}
 	}

@@ -725,6 +725,7 @@ func (q *Engine) dropMatView(ctx context.Context, db string, d ddl) error {
 	q.mv.refreshMu.Lock()
 	defer q.mv.refreshMu.Unlock()
 	q.mv.mu.Lock()
+	q.dropPartialLocked(q.mv.m[viewKey{db, name}])
 	delete(q.mv.m, viewKey{db, name})
 	q.mv.mu.Unlock()
 	if err := q.st.Catalog().DropMatView(db, name); err != nil {

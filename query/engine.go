@@ -72,6 +72,11 @@ func New(st *storage.Engine) (*Engine, error) {
 			return nil, fmt.Errorf("install SQL function: %w", err)
 		}
 	}
+	// The materialized views' open-bin partials (matview_open.go): derived
+	// state, rebuilt from the source after a restart, so in memory.
+	if _, err := q.db.Exec("ATTACH IF NOT EXISTS ':memory:' AS " + storage.QuoteIdent(partialCatalog)); err != nil {
+		return nil, fmt.Errorf("attach %s: %w", partialCatalog, err)
+	}
 	if err := st.LockConfiguration(); err != nil {
 		return nil, fmt.Errorf("lock duckdb configuration: %w", err)
 	}

@@ -62,6 +62,17 @@ type mvState struct {
 	lastRefresh time.Time
 	lastErr     string
 	rows        int64
+
+	// The open bins as partial aggregates (matview_open.go); part is nil
+	// until built, and stays nil (partTried) for views that don't decompose.
+	part      *mvPartial
+	partTried bool
+	// The partial table holds every slice in [partLo, cover); those not
+	// pending are read from it (partLo <= w, and < w until the pass after
+	// the watermark moved deletes the closed bins' partials). claim >=
+	// cover: a write before it marks its slice dirty.
+	partLo, cover, claim int64
+	sdirty, sinflight    map[int64]bool
 }
 
 type matViews struct {
@@ -119,8 +130,14 @@ func (q *Engine) observeWrite(db, table string, times []int64) {
 		seen := map[int64]bool{}
 		cutoff := q.st.Cutoff(db, table)
 		for _, t := range times {
-			if t >= s.w || t < cutoff {
-				continue // open bin, or past the source's retention (invisible)
+			if s.part != nil && t >= s.partLo && t < s.claim {
+				s.markSlicesLocked(t, t+1) // a slice already summed, or being summed
+			}
+			if t >= s.w {
+				continue
+			}
+			if t < cutoff {
+				continue // past the source's retention (invisible)
 			}
 			b := binOf(s.def, t)
 			if !seen[b] {
@@ -166,6 +183,7 @@ func (q *Engine) deletedRange(db, table string, lo, hi int64) {
 	for _, s := range q.mv.m {
 		if s.db == db && s.def.Source == table {
 			q.markLocked(s, lo, hi+1, true)
+			s.markSlicesLocked(lo, hi+1)
 		}
 	}
 }
@@ -216,11 +234,32 @@ func (q *Engine) mvViewSQL(s *mvState) (string, error) {
 	for i, c := range s.def.Columns {
 		cols[i] = storage.QuoteIdent(c)
 	}
-	live, err := q.restrictSource(s, fmt.Sprintf("%s >= make_timestamp_ns(%d) OR %s", timeCol, s.w, pred))
-	if err != nil {
-		return "", err
+	var parts []string
+	if s.part != nil {
+		// Pending bins before the partials by the defining query; the open
+		// bins and the pending ones after partLo from the partials.
+		old := map[int64]bool{}
+		for b := range pending {
+			if b < s.partLo {
+				old[b] = true
+			}
+		}
+		if len(old) > 0 {
+			live, err := q.restrictSource(s, rangePredicate(ranges(old, s.def.Stride)))
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, "SELECT "+strings.Join(cols, ", ")+" FROM ("+live+")")
+		}
+		merged := q.mergeSQL(s, s.partLo, fmt.Sprintf("%s >= make_timestamp_ns(%d) OR %s", timeCol, s.w, pred))
+		parts = append(parts, "SELECT "+strings.Join(cols, ", ")+" FROM ("+merged+")")
+	} else {
+		live, err := q.restrictSource(s, fmt.Sprintf("%s >= make_timestamp_ns(%d) OR %s", timeCol, s.w, pred))
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, "SELECT "+strings.Join(cols, ", ")+" FROM ("+live+")")
 	}
-	parts := []string{"SELECT " + strings.Join(cols, ", ") + " FROM (" + live + ")"}
 	if t, err := q.st.Catalog().Table(s.db, s.def.Name); err == nil {
 		stored, err := q.st.TableSQL(s.db, s.def.Name)
 		if err != nil {
@@ -693,7 +732,7 @@ func (q *Engine) materializeOne(ctx context.Context, k viewKey) error {
 			return err
 		}
 		if caughtUp {
-			return nil
+			return q.materializeOpen(ctx, k)
 		}
 	}
 }
@@ -701,9 +740,20 @@ func (q *Engine) materializeOne(ctx context.Context, k viewKey) error {
 // materializeRange computes the view's bins in [lo, hi) from the source and
 // writes them. It returns the rows written.
 func (q *Engine) materializeRange(ctx context.Context, s *mvState, lo, hi int64) (int64, error) {
-	sqlText, err := q.restrictSource(s, fmt.Sprintf("%s >= make_timestamp_ns(%d) AND %s < make_timestamp_ns(%d)", timeCol, lo, timeCol, hi))
-	if err != nil {
-		return 0, err
+	bins := fmt.Sprintf("%s >= make_timestamp_ns(%d) AND %s < make_timestamp_ns(%d)", timeCol, lo, timeCol, hi)
+	var sqlText string
+	q.mv.mu.Lock()
+	if s.part != nil && lo >= s.partLo {
+		// Bins the partials still hold (a bin just closed): merged from
+		// them, not aggregated again from every source row.
+		sqlText = q.mergeSQL(s, lo, bins)
+	}
+	q.mv.mu.Unlock()
+	if sqlText == "" {
+		var err error
+		if sqlText, err = q.restrictSource(s, bins); err != nil {
+			return 0, err
+		}
 	}
 	res, err := q.Query(internal(context.WithoutCancel(ctx)), s.db, sqlText)
 	if err != nil {

@@ -179,3 +179,181 @@ func TestMatView_RefusesShapesItCannotMaintain(t *testing.T) {
 		})
 	}
 }
+
+// TestMatView_OpenBinFromPartials: a view whose aggregates decompose keeps
+// its open bin as per-slice partials, and still equals its defining query
+// run now through late writes into summed slices, overwrites (dedup),
+// deletes, a bin closing, a non-decomposable view beside it, and a restart.
+func TestMatView_OpenBinFromPartials(t *testing.T) {
+	dir := t.TempDir()
+	c := &clock{}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := start.Add(30*time.Minute + 40*time.Second)
+	c.set(now)
+	st, q := openAt(t, dir, c)
+	ctx := context.Background()
+
+	// A point a second for three hosts up to now, out of order; floats
+	// with exact binary sums so the averages compare as strings.
+	point := func(h int, ts time.Time, v float64) string {
+		return fmt.Sprintf("cpu,host=h%d v=%g,u=%di %d", h, v, (ts.Unix()*int64(h+1))%97, ts.UnixNano())
+	}
+	var lines []string
+	for ts := start.Add(28 * time.Minute); ts.Before(now); ts = ts.Add(time.Second) {
+		for h := 0; h < 3; h++ {
+			lines = append(lines, point(h, ts, float64(ts.Unix()%13)/4))
+		}
+	}
+	rand.New(rand.NewSource(2)).Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
+	writeLP(t, st, strings.Join(lines, "\n"))
+
+	const def = `SELECT date_bin(INTERVAL '1 minute', time) AS time, host, avg(v) AS v, max(v) AS vmax, min(u) AS umin,
+sum(u) AS usum, count(*) AS n, count(v) AS nv, avg(u) AS uavg FROM cpu GROUP BY 1, 2`
+	const median = `SELECT date_bin(INTERVAL '1 minute', time) AS time, host, median(v) AS v FROM cpu GROUP BY 1, 2`
+	_, err := q.Exec(ctx, "", "CREATE MATERIALIZED VIEW cpu_1m AS "+def)
+	require.NoError(t, err)
+	_, err = q.Exec(ctx, "", "CREATE MATERIALIZED VIEW cpu_med AS "+median)
+	require.NoError(t, err)
+	require.NoError(t, q.Materialize(ctx))
+	mvCheck(t, q, "cpu_1m", def)
+	mvCheck(t, q, "cpu_med", median)
+
+	state := func(name string) (*mvState, string) {
+		q.mv.mu.Lock()
+		defer q.mv.mu.Unlock()
+		s := q.mv.m[viewKey{"default", name}]
+		body, err := q.mvViewSQL(s)
+		require.NoError(t, err)
+		return s, body
+	}
+	s, body := state("cpu_1m")
+	require.NotNil(t, s.part, "avg, max, min, sum and count decompose")
+	require.Equal(t, int64(time.Second), s.part.slice)
+	require.Equal(t, now.UnixNano(), s.cover, "the slices before now are summed")
+	require.Contains(t, body, s.part.table)
+	med, body := state("cpu_med")
+	require.Nil(t, med.part, "median does not decompose")
+	require.NotContains(t, body, partialCatalog)
+	partials := tableCtx(t, internal(ctx), q, "SELECT count(*) FROM "+s.part.table+" WHERE time >= '2026-01-01T00:30:00'")
+	require.Equal(t, []string{"120"}, partials, "40 slices of the open bin × 3 hosts")
+
+	// A late write and an overwrite of a summed slice, and a new series.
+	late := now.Add(-20 * time.Second)
+	writeLP(t, st, point(1, late, 1000)+"\n"+point(2, now.Add(-30*time.Second), -5)+"\n"+point(7, late, 3))
+	mvCheck(t, q, "cpu_1m", def)
+	s, _ = state("cpu_1m")
+	require.Len(t, s.sdirty, 2)
+	require.NoError(t, q.Materialize(ctx))
+	mvCheck(t, q, "cpu_1m", def)
+	s, _ = state("cpu_1m")
+	require.Empty(t, s.sdirty)
+
+	// Deleting a host's rows of the open bin removes its groups.
+	_, err = q.Exec(ctx, "", fmt.Sprintf("DELETE FROM cpu WHERE host = 'h0' AND time >= '%s'", now.Add(-50*time.Second).Format(time.RFC3339)))
+	require.NoError(t, err)
+	mvCheck(t, q, "cpu_1m", def)
+	require.NoError(t, q.Materialize(ctx))
+	mvCheck(t, q, "cpu_1m", def)
+
+	// A view over the view keeps computing its open bins from its source,
+	// whose open bins change with no write to its table.
+	const hourDef = `SELECT date_bin(INTERVAL '1 hour', time) AS time, host, max(vmax) AS vmax, sum(n) AS n FROM cpu_1m GROUP BY 1, 2`
+	_, err = q.Exec(ctx, "", "CREATE MATERIALIZED VIEW cpu_1h AS "+hourDef)
+	require.NoError(t, err)
+	require.NoError(t, q.Materialize(ctx))
+	hour, _ := state("cpu_1h")
+	require.Nil(t, hour.part)
+	mvCheck(t, q, "cpu_1h", hourDef)
+
+	// Time passes into the next bin: the closed bin is stored from the
+	// partials, the new open bin summed.
+	for i := 0; i < 35; i++ {
+		ts := now.Add(time.Duration(i) * time.Second)
+		writeLP(t, st, point(0, ts, 2.5)+"\n"+point(1, ts, 0.25))
+	}
+	c.add(35 * time.Second)
+	mvCheck(t, q, "cpu_1m", def)
+	require.NoError(t, q.Materialize(ctx))
+	mvCheck(t, q, "cpu_1m", def)
+	mvCheck(t, q, "cpu_med", median)
+	mvCheck(t, q, "cpu_1h", hourDef)
+	s, _ = state("cpu_1m")
+	require.Equal(t, now.Add(35*time.Second).UnixNano(), s.cover)
+	require.Equal(t, start.Add(31*time.Minute).UnixNano(), s.w)
+
+	// A restart rebuilds the partials from the source.
+	q.Close()
+	require.NoError(t, st.Close())
+	st, q = openAt(t, dir, c)
+	defer st.Close()
+	mvCheck(t, q, "cpu_1m", def)
+	require.NoError(t, q.Materialize(ctx))
+	mvCheck(t, q, "cpu_1m", def)
+	s, _ = state("cpu_1m")
+	require.NotNil(t, s.part)
+
+	// Dropping the view drops its partials.
+	table := s.part.table
+	_, err = q.Exec(ctx, "", "DROP MATERIALIZED VIEW cpu_1h")
+	require.NoError(t, err)
+	_, err = q.Exec(ctx, "", "DROP MATERIALIZED VIEW cpu_1m")
+	require.NoError(t, err)
+	_, err = q.db.Exec("SELECT 1 FROM " + table)
+	require.Error(t, err)
+}
+
+// TestMatView_OpenBinPartials_RandomWritesAndPasses: random late writes,
+// overwrites and deletes around the open bins, the clock moving across bin
+// boundaries, and materializer passes running while writers write; the
+// view equals its defining query whenever the writers are quiet, before
+// and after a pass.
+func TestMatView_OpenBinPartials_RandomWritesAndPasses(t *testing.T) {
+	c := &clock{}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.set(start.Add(10 * time.Minute))
+	st, q := openAt(t, t.TempDir(), c)
+	defer st.Close()
+	ctx := context.Background()
+	rnd := rand.New(rand.NewSource(3))
+	write := func(n int) {
+		var lines []string
+		for range n {
+			ts := c.now().Add(-time.Duration(rnd.Int63n(int64(150 * time.Second))))
+			lines = append(lines, fmt.Sprintf("cpu,host=h%d v=%d,u=%d %d", rnd.Intn(4), rnd.Intn(50), rnd.Intn(9), ts.Truncate(250*time.Millisecond).UnixNano()))
+		}
+		writeLP(t, st, strings.Join(lines, "\n"))
+	}
+	write(500)
+	const def = `SELECT date_bin(INTERVAL '1 minute', time) AS time, host, avg(v) AS v, max(u) AS umax, sum(u) AS usum, count(*) AS n FROM cpu GROUP BY 1, 2`
+	_, err := q.Exec(ctx, "", "CREATE MATERIALIZED VIEW cpu_1m AS "+def)
+	require.NoError(t, err)
+	for i := range 40 {
+		c.add(time.Duration(rnd.Int63n(int64(9 * time.Second))))
+		// Writers while passes run.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 3 {
+				if err := q.Materialize(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+		for range 3 {
+			write(50)
+		}
+		<-done
+		if i%7 == 3 {
+			_, err := q.Exec(ctx, "", fmt.Sprintf("DELETE FROM cpu WHERE host = 'h%d' AND time >= '%s'", rnd.Intn(4),
+				c.now().Add(-time.Duration(rnd.Int63n(int64(100*time.Second)))).Format(time.RFC3339Nano)))
+			require.NoError(t, err)
+		}
+		mvCheck(t, q, "cpu_1m", def)
+		require.NoError(t, q.Materialize(ctx))
+		mvCheck(t, q, "cpu_1m", def)
+	}
+	q.mv.mu.Lock()
+	s := q.mv.m[viewKey{"default", "cpu_1m"}]
+	require.NotNil(t, s.part)
+	q.mv.mu.Unlock()
+}
