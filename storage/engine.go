@@ -456,7 +456,7 @@ func (e *Engine) persistLoop() {
 	defer close(e.done)
 	tick := time.NewTicker(tickFor(e.opts.PersistInterval))
 	defer tick.Stop()
-	var retryAt time.Time
+	var retryAt, lastTrim time.Time
 	failures := 0
 	for {
 		select {
@@ -491,9 +491,17 @@ func (e *Engine) persistLoop() {
 			e.log.Error("persist failed; the buffer keeps the rows", "err", err, "retry_in", backoff)
 		} else {
 			failures, retryAt = 0, time.Time{}
+			if time.Since(lastTrim) >= trimEvery {
+				d := TrimNativeMemory()
+				lastTrim = time.Now()
+				e.log.Debug("returned glibc's free memory", "duration", d)
+			}
 		}
 	}
 }
+
+// trimEvery bounds how often the persister trims glibc's arenas.
+const trimEvery = 10 * time.Second
 
 // tickFor picks how often the persister checks its triggers: a tenth of the
 // interval, clamped to [10ms, 1s] so memory pressure is seen quickly.
