@@ -23,6 +23,11 @@ func castNow(ctx context.Context, c driver.Conn, query string) string {
 	if !mentionsNow(query) {
 		return query
 	}
+	// EXPLAIN [ANALYZE] of a query: the parser won't serialize the whole
+	// statement, so its query is cast alone (byte offsets are the body's).
+	if body := stripExplain(query); body != query {
+		return query[:len(query)-len(body)] + castNow(ctx, c, body)
+	}
 	tree, err := serializeSQL(ctx, c, query)
 	if err != nil || tree == nil {
 		return query

@@ -254,4 +254,12 @@ func TestQuery_NowFamilyComparesWithTime(t *testing.T) {
 	} {
 		require.Equal(t, want, scalar(t, q, sql), sql)
 	}
+	// EXPLAIN and EXPLAIN ANALYZE of such a query bind too (they failed:
+	// TIMESTAMP_NS against TIMESTAMP WITH TIME ZONE).
+	for _, sql := range []string{
+		"EXPLAIN SELECT count(*) FROM m WHERE time > now() - INTERVAL '1 minute'",
+		"explain analyze SELECT count(*) FROM m WHERE time >= current_timestamp - INTERVAL '2 hours'",
+	} {
+		require.NotEmpty(t, table(t, q, sql), sql)
+	}
 }
