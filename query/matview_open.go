@@ -20,8 +20,8 @@ import (
 // bin at 200 k rows/s), paid by every query of the view. When every output
 // column of the defining query is the time bin, a group column, or one of
 // avg, sum, count, min and max over an expression, the materializer keeps
-// the open bins as partial aggregates over slices of the bin (1/60 of it, at
-// least a second): per (slice, group) the sum and count for avg, the sum,
+// the open bins as partial aggregates over slices of the bin (sliceWidth:
+// 1/60 of it where that is at least a second): per (slice, group) the sum and count for avg, the sum,
 // count, min or max otherwise, in an in-memory table. Reading the view then
 // merges the partials of the slices before the cover mark S with a
 // partial aggregation of only the source rows from S on, so a query reads
@@ -29,14 +29,18 @@ import (
 //
 //	stored bins (time < W, not pending)
 //	UNION ALL
-//	pending bins, by the defining query over their source rows
+//	pending bins before partLo, by the defining query over their source rows
 //	UNION ALL
-//	SELECT bin(time), groups, finalize(partials) FROM (
-//	    partial rows with W <= time < S, not in a pending slice
+//	SELECT bin(time), groups, finalize(partials) FROM (      -- mergeSQL
+//	    partial rows with partLo <= time < S, not in a pending slice,
+//	        in a pending bin or from W on
 //	    UNION ALL
-//	    the partial query over source rows with time >= S, or in a pending slice
+//	    the partial query over the same bins' source rows with time >= S,
+//	        or in a pending slice
 //	) GROUP BY bin, groups
 //
+// A bin that closes is stored from the same merge (its partials stay until
+// the pass after the watermark passed it: partLo), not from its raw rows.
 // so the view still equals its defining query run now. Slices are kept
 // exactly as bins are: a write (or delete) with a time before the claim
 // mark makes its slice pending (dirty, then in flight) until the
@@ -45,7 +49,7 @@ import (
 // not see is always marked. The partials are derived state, rebuilt from
 // the source after a restart (S starts at W).
 
-// mvPartial is how view's open bins are kept as partial aggregates.
+// mvPartial is how a view's open bins are kept as partial aggregates.
 type mvPartial struct {
 	table string // quoted in-memory table, e.g. "_fletch_mv"."p3"
 	slice int64  // slice width, ns; divides the bin stride
@@ -76,9 +80,9 @@ var partialSeq atomic.Int64
 // gains little from partials.
 const minSlice = int64(1e9)
 
-// sliceWidth returns the slice for a bin stride: stride/k for the largest k
-// <= 60 that divides it into whole seconds' multiples of a microsecond, or
-// 0 when the bin is too narrow to slice.
+// sliceWidth returns the slice for a bin stride (ns): stride/k for the
+// largest k <= 60 giving a slice of whole microseconds and at least
+// minSlice, or 0 when the bin is too narrow to slice.
 func sliceWidth(stride int64) int64 {
 	for k := int64(60); k >= 2; k-- {
 		if stride%k == 0 && stride/k >= minSlice && (stride/k)%1000 == 0 {
@@ -334,6 +338,11 @@ func (q *Engine) materializeOpen(ctx context.Context, k viewKey) error {
 			return err
 		})
 		if err != nil || p == nil {
+			if err != nil {
+				q.mv.mu.Lock()
+				s.partTried = false // a failure to build, not a shape: try again next pass
+				q.mv.mu.Unlock()
+			}
 			return err
 		}
 		q.mv.mu.Lock()

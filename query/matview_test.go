@@ -357,3 +357,18 @@ func TestMatView_OpenBinPartials_RandomWritesAndPasses(t *testing.T) {
 	require.NotNil(t, s.part)
 	q.mv.mu.Unlock()
 }
+
+func TestSliceWidth(t *testing.T) {
+	for stride, want := range map[time.Duration]time.Duration{
+		time.Minute:             time.Second,
+		time.Hour:               time.Minute,
+		10 * time.Second:        time.Second,
+		7 * time.Second:         time.Second,
+		90 * time.Second:        1500 * time.Millisecond,
+		24 * time.Hour:          24 * time.Minute,
+		time.Second:             0, // too narrow to slice
+		1500 * time.Millisecond: 0,
+	} {
+		require.Equal(t, int64(want), sliceWidth(int64(stride)), stride)
+	}
+}
