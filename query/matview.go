@@ -188,6 +188,18 @@ func (q *Engine) deletedRange(db, table string, lo, hi int64) {
 	}
 }
 
+// union is the set of bin starts in either set: pending = dirty ∪ in flight.
+func union(a, b map[int64]bool) map[int64]bool {
+	out := make(map[int64]bool, len(a)+len(b))
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
 // ranges merges bin starts into sorted, disjoint [lo, hi) ranges.
 func ranges(bins map[int64]bool, stride int64) [][2]int64 {
 	starts := make([]int64, 0, len(bins))
@@ -222,13 +234,7 @@ var timeCol = storage.QuoteIdent(catalog.TimeColumn)
 // mvViewSQL is the SQL of reading view s now: stored bins plus computed
 // ones. The caller holds q.mv.mu.
 func (q *Engine) mvViewSQL(s *mvState) (string, error) {
-	pending := map[int64]bool{}
-	for b := range s.dirty {
-		pending[b] = true
-	}
-	for b := range s.inflight {
-		pending[b] = true
-	}
+	pending := union(s.dirty, s.inflight)
 	pred := rangePredicate(ranges(pending, s.def.Stride))
 	cols := make([]string, len(s.def.Columns))
 	for i, c := range s.def.Columns {

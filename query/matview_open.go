@@ -111,15 +111,7 @@ func (q *Engine) buildPartial(ctx context.Context, c driver.Conn, db string, def
 	if err != nil || tree == nil {
 		return nil, err
 	}
-	// A deep copy: the parsed tree may be shared.
-	js, err := json.Marshal(tree)
-	if err != nil {
-		return nil, err
-	}
-	var t map[string]any
-	if err := json.Unmarshal(js, &t); err != nil {
-		return nil, err
-	}
+	t := deepCopy(tree).(map[string]any) // the parsed tree may be shared
 	node := t["statements"].([]any)[0].(map[string]any)["node"].(map[string]any)
 	list, _ := node["select_list"].([]any)
 	if len(list) != len(def.Columns) {
@@ -247,12 +239,7 @@ func (p *mvPartial) over(db, source, pred string) string {
 }
 
 // cloneNode deep-copies a parsed expression.
-func cloneNode(e map[string]any) map[string]any {
-	js, _ := json.Marshal(e)
-	var out map[string]any
-	_ = json.Unmarshal(js, &out)
-	return out
-}
+func cloneNode(e map[string]any) map[string]any { return deepCopy(e).(map[string]any) }
 
 // intervalNode is the parsed form of INTERVAL '<ns/1000> microseconds'.
 func intervalNode(ns int64) map[string]any {
@@ -270,15 +257,8 @@ func intervalNode(ns int64) map[string]any {
 func (q *Engine) mergeSQL(s *mvState, lo int64, filter string) string {
 	p := s.part
 	cover := max(s.cover, s.partLo)
-	pending := map[int64]bool{}
-	for b := range s.sdirty {
-		pending[b] = true
-	}
-	for b := range s.sinflight {
-		pending[b] = true
-	}
 	var pend [][2]int64
-	for _, r := range ranges(pending, p.slice) {
+	for _, r := range ranges(union(s.sdirty, s.sinflight), p.slice) {
 		if r0, r1 := max(r[0], s.partLo), min(r[1], cover); r0 < r1 {
 			pend = append(pend, [2]int64{r0, r1})
 		}
