@@ -42,6 +42,8 @@ type Engine struct {
 	subStatus atomic.Pointer[func() []SubscriptionStatus]
 	// noPrune turns time-range pruning off (benchmarks compare).
 	noPrune bool
+	// noRollup turns answering from views' rollups off (tests compare).
+	noRollup bool
 
 	mv             matViews
 	stopMV, doneMV chan struct{}
@@ -418,14 +420,28 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 			text = limitZero(text, p.explain)
 		}
 		run := text
+		if ownText && !schemaOnly && !check && len(args) == 0 && !q.noRollup {
+			if plan := q.rollupOf(ctx, c, db, p); plan != nil {
+				if rolled := q.rollupSQL(ctx, c, plan); rolled != "" {
+					run = rolled
+					ownText = false
+					rollupRewrites.Inc()
+				}
+			}
+		}
 		if !q.noPrune && !schemaOnly {
-			run = q.applyPrune(ctx, c, text, q.pruneAnalysisOf(ctx, c, db, p, text))
+			a := q.pruneAnalysisOf(ctx, c, db, p, text)
+			if run != text {
+				a = q.analyzePrune(ctx, c, db, run)
+			}
+			run = q.applyPrune(ctx, c, run, a)
 		}
 		r, err := exec(run)
 		if err != nil && run != text && ctx.Err() == nil {
-			// Pruning must never change an answer, nor an error, which
-			// should name the client's SQL: fall back to it as written.
-			q.log.WarnContext(ctx, "time-range pruning produced a query that failed; running it unpruned", "sql", text, "err", err)
+			// Pruning and the rollup must never change an answer, nor an
+			// error, which should name the client's SQL: fall back to it
+			// as written.
+			q.log.WarnContext(ctx, "a rewritten query (time-range pruning, a view's rollup) failed; running it as written", "sql", text, "err", err)
 			if p.usesNow {
 				if _, err = ex.ExecContext(ctx, "ROLLBACK", nil); err == nil {
 					_, err = ex.ExecContext(ctx, "BEGIN TRANSACTION", nil)
@@ -451,7 +467,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 	return &Result{RecordReader: rdr, conn: conn, unpin: unpin}, nil
 }
 
-// pruneAnalysisOf returns pass 7's analysis of text: the plan's cached one
+// pruneAnalysisOf returns pass 8's analysis of text: the plan's cached one
 // when text is the plan's (the last value cache left it alone).
 func (q *Engine) pruneAnalysisOf(ctx context.Context, c driver.Conn, db string, p *plan, text string) *pruneAnalysis {
 	if text != p.sql {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -73,6 +74,14 @@ type mvState struct {
 	// cover: a write before it marks its slice dirty.
 	partLo, cover, claim int64
 	sdirty, sinflight    map[int64]bool
+	// The rollup (rollup.go) holds every bin in [rollLo, rollHi) that is
+	// not pending, as of the source now. Rows before rollTrim (the last
+	// pass's horizon) are deleted by the next pass, not at once: queries
+	// planned before rollLo moved may still read them; rows before
+	// rollTrimmed are gone. rollRows counts its rows; rollFloor is where
+	// the row cap cut it.
+	rollLo, rollHi, rollTrim, rollTrimmed int64
+	rollRows, rollFloor                   int64
 }
 
 type matViews struct {
@@ -80,6 +89,9 @@ type matViews struct {
 	m  map[viewKey]*mvState
 	// refreshMu lets one materialization pass run at a time.
 	refreshMu sync.Mutex
+	// partEpoch moves when a view's partials are built or dropped: a
+	// query's cached rollup analysis (rollup.go) is redone then.
+	partEpoch atomic.Int64
 }
 
 // binOf is the start of the bin of def holding t.
@@ -738,7 +750,10 @@ func (q *Engine) materializeOne(ctx context.Context, k viewKey) error {
 			return err
 		}
 		if caughtUp {
-			return q.materializeOpen(ctx, k)
+			if err := q.materializeOpen(ctx, k); err != nil {
+				return err
+			}
+			return q.maintainRollup(ctx, k)
 		}
 	}
 }
@@ -746,6 +761,9 @@ func (q *Engine) materializeOne(ctx context.Context, k viewKey) error {
 // materializeRange computes the view's bins in [lo, hi) from the source and
 // writes them. It returns the rows written.
 func (q *Engine) materializeRange(ctx context.Context, s *mvState, lo, hi int64) (int64, error) {
+	if err := q.updateRollup(ctx, s, lo, hi); err != nil {
+		return 0, err
+	}
 	bins := fmt.Sprintf("%s >= make_timestamp_ns(%d) AND %s < make_timestamp_ns(%d)", timeCol, lo, timeCol, hi)
 	var sqlText string
 	q.mv.mu.Lock()
@@ -837,6 +855,8 @@ type matViewStatus struct {
 	lastRefresh      time.Time
 	lastErr          string
 	rows             int64
+	rollup           bool
+	rollLo, rollRows int64
 }
 
 func (q *Engine) matViewStatuses() []matViewStatus {
@@ -845,7 +865,8 @@ func (q *Engine) matViewStatuses() []matViewStatus {
 	var out []matViewStatus
 	for _, s := range q.mv.m {
 		out = append(out, matViewStatus{db: s.db, name: s.def.Name, source: s.def.Source, stride: s.def.Stride,
-			watermark: s.w, pendingBins: len(s.dirty) + len(s.inflight), lastRefresh: s.lastRefresh, lastErr: s.lastErr, rows: s.rows})
+			watermark: s.w, pendingBins: len(s.dirty) + len(s.inflight), lastRefresh: s.lastRefresh, lastErr: s.lastErr, rows: s.rows,
+			rollup: s.part != nil && s.part.rollup != "", rollLo: s.rollLo, rollRows: s.rollRows})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].db+"."+out[i].name < out[j].db+"."+out[j].name })
 	return out

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 
@@ -64,6 +65,17 @@ type mvPartial struct {
 	// that are grouped (time and the groups).
 	final []string
 	group []int
+
+	// The rollup (rollup.go): the closed bins' partials, one row per bin
+	// and group, kept for rollupHorizon so queries over the source can be
+	// answered from them. rollup is "" for a view whose rows are not all
+	// of the source's (a WHERE, a tag computed from an expression).
+	rollup string
+	// aggs maps an aggregate of the source (aggKey) to its partial column.
+	aggs map[string]string
+	// combine is, per partial column, the aggregate merging its values:
+	// sum for sums and counts, min, max.
+	combine map[string]string
 }
 
 // partialCatalog is the in-memory DuckDB database of the partial tables
@@ -128,10 +140,19 @@ func (q *Engine) buildPartial(ctx context.Context, c driver.Conn, db string, def
 	for _, tg := range def.Tags {
 		tags[tg] = true
 	}
-	p := &mvPartial{slice: slice}
+	p := &mvPartial{slice: slice, aggs: map[string]string{}, combine: map[string]string{}}
+	// plain: the view's groups are the source's own tag columns and it
+	// reads every source row, so its partials can answer queries over the
+	// source (rollup.go).
+	plain := node["where_clause"] == nil && node["having"] == nil && node["qualify"] == nil
 	var sel, groups []any
+	var anAgg map[string]any
 	nPart := 0
 	partCol := func(e map[string]any, fn string) string {
+		key := aggKey(fn, e)
+		if name, ok := p.aggs[key]; ok {
+			return storage.QuoteIdent(name) // avg(x) and sum(x) share sum(x)
+		}
 		name := fmt.Sprintf("__p%d", nPart)
 		nPart++
 		e = cloneNode(e)
@@ -139,6 +160,8 @@ func (q *Engine) buildPartial(ctx context.Context, c driver.Conn, db string, def
 		e["alias"] = name
 		sel = append(sel, e)
 		p.cols = append(p.cols, name)
+		p.aggs[key] = name
+		p.combine[name] = combineOf[fn]
 		return storage.QuoteIdent(name)
 	}
 	for i, item := range list {
@@ -162,6 +185,9 @@ func (q *Engine) buildPartial(ctx context.Context, c driver.Conn, db string, def
 			p.final = append(p.final, fmt.Sprintf("make_timestamp_ns(epoch_ns(%[1]s) - (((epoch_ns(%[1]s) - %[2]d) %% %[3]d) + %[3]d) %% %[3]d) AS %[1]s", qn, def.Origin, def.Stride))
 			p.group = append(p.group, i+1)
 		case tags[name]:
+			if !isColumn(e, name) {
+				plain = false
+			}
 			g := cloneNode(e)
 			g["alias"] = name
 			sel = append(sel, g)
@@ -183,6 +209,7 @@ func (q *Engine) buildPartial(ctx context.Context, c driver.Conn, db string, def
 			if s, _ := e["schema"].(string); s != "" {
 				return nil, nil
 			}
+			anAgg = e
 			switch fn := strings.ToLower(fmt.Sprint(e["function_name"])); fn {
 			case "avg", "mean":
 				s, n := partCol(e, "sum"), partCol(e, "count")
@@ -197,6 +224,14 @@ func (q *Engine) buildPartial(ctx context.Context, c driver.Conn, db string, def
 				return nil, nil // not decomposable: median, first, selectors, expressions
 			}
 		}
+	}
+	if anAgg != nil {
+		// count(*) always, so queries counting rows can use the rollup.
+		star := cloneNode(anAgg)
+		star["children"] = []any{}
+		partCol(star, "count_star")
+	} else {
+		plain = false // no aggregate a query could read
 	}
 	alias, _ := from["alias"].(string)
 	if alias == "" {
@@ -229,6 +264,14 @@ func (q *Engine) buildPartial(ctx context.Context, c driver.Conn, db string, def
 	if _, err := c.(driver.ExecerContext).ExecContext(ctx, create, nil); err != nil {
 		return nil, nil // it does not bind as a partial query: keep the plain path
 	}
+	if plain {
+		p.rollup = storage.QuoteIdent(partialCatalog) + "." + storage.QuoteIdent(fmt.Sprintf("r%d", partialSeq.Add(1)))
+		if _, err := c.(driver.ExecerContext).ExecContext(ctx, "CREATE OR REPLACE TABLE "+p.rollup+" AS SELECT * FROM "+p.table+" LIMIT 0", nil); err != nil {
+			q.log.WarnContext(ctx, "a materialized view's rollup could not be made; queries over its source read raw rows",
+				"database", db, "view", def.Name, "err", err)
+			p.rollup = ""
+		}
+	}
 	return p, nil
 }
 
@@ -256,6 +299,20 @@ func intervalNode(ns int64) map[string]any {
 // of the rest. Its columns are the view's. The caller holds q.mv.mu.
 func (q *Engine) mergeSQL(s *mvState, lo int64, filter string) string {
 	p := s.part
+	group := make([]string, len(p.group))
+	for i, g := range p.group {
+		group[i] = fmt.Sprint(g)
+	}
+	return fmt.Sprintf("SELECT %s FROM (%s) GROUP BY %s",
+		strings.Join(p.final, ", "), q.partialRowsSQL(s, lo, filter), strings.Join(group, ", "))
+}
+
+// partialRowsSQL is the partial rows (p.cols: time, groups, partials) of
+// the bins where filter holds, from lo on, lo >= s.partLo: the kept
+// partials of the covered slices, and the partial query over the source
+// rows of the rest. The caller holds q.mv.mu.
+func (q *Engine) partialRowsSQL(s *mvState, lo int64, filter string) string {
+	p := s.part
 	cover := max(s.cover, s.partLo)
 	var pend [][2]int64
 	for _, r := range ranges(union(s.sdirty, s.sinflight), p.slice) {
@@ -264,21 +321,21 @@ func (q *Engine) mergeSQL(s *mvState, lo int64, filter string) string {
 		}
 	}
 	pred := rangePredicate(pend)
-	cols := make([]string, len(p.cols))
-	for i, c := range p.cols {
-		cols[i] = storage.QuoteIdent(c)
-	}
-	list := strings.Join(cols, ", ")
+	list := p.colList()
 	kept := fmt.Sprintf("SELECT %s FROM %s WHERE %s >= make_timestamp_ns(%d) AND %s < make_timestamp_ns(%d) AND NOT (%s) AND (%s)",
 		list, p.table, timeCol, lo, timeCol, cover, pred, filter)
 	rest := fmt.Sprintf("SELECT %s FROM (%s)", list, p.over(s.db, s.def.Source,
 		fmt.Sprintf("%s >= make_timestamp_ns(%d) AND (%s >= make_timestamp_ns(%d) OR %s) AND (%s)", timeCol, lo, timeCol, cover, pred, filter)))
-	group := make([]string, len(p.group))
-	for i, g := range p.group {
-		group[i] = fmt.Sprint(g)
+	return kept + " UNION ALL " + rest
+}
+
+// colList is the partial columns, quoted, comma-separated.
+func (p *mvPartial) colList() string {
+	cols := make([]string, len(p.cols))
+	for i, c := range p.cols {
+		cols[i] = storage.QuoteIdent(c)
 	}
-	return fmt.Sprintf("SELECT %s FROM (%s UNION ALL %s) GROUP BY %s",
-		strings.Join(p.final, ", "), kept, rest, strings.Join(group, ", "))
+	return strings.Join(cols, ", ")
 }
 
 // markSlicesLocked marks the slices of s overlapping [lo, hi) that have
@@ -331,6 +388,8 @@ func (q *Engine) materializeOpen(ctx context.Context, k viewKey) error {
 			return nil
 		}
 		s.part, s.partLo, s.cover, s.claim = p, s.w, s.w, s.w
+		s.rollLo, s.rollHi, s.rollTrim, s.rollTrimmed, s.rollFloor = s.w, s.w, math.MinInt64, math.MinInt64, math.MinInt64
+		q.mv.partEpoch.Add(1)
 		s.sdirty, s.sinflight = map[int64]bool{}, map[int64]bool{}
 	}
 	p := s.part
@@ -402,8 +461,14 @@ func (q *Engine) dropPartialLocked(s *mvState) {
 	if s == nil || s.part == nil {
 		return
 	}
-	if _, err := q.db.Exec("DROP TABLE IF EXISTS " + s.part.table); err != nil {
-		q.log.Warn("drop a materialized view's partials", "table", s.part.table, "err", err)
+	for _, t := range []string{s.part.table, s.part.rollup} {
+		if t == "" {
+			continue
+		}
+		if _, err := q.db.Exec("DROP TABLE IF EXISTS " + t); err != nil {
+			q.log.Warn("drop a materialized view's partials", "table", t, "err", err)
+		}
 	}
 	s.part = nil
+	q.mv.partEpoch.Add(1)
 }

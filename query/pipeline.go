@@ -31,7 +31,9 @@ import (
 //	                                  difference/derivative window functions
 //	5. castNow           nowcast.go   now() → CAST(now() AS TIMESTAMP_NS)
 //	6. lastCacheRewrite  lastcache.go answers from the last value cache
-//	7. pruneQuery        prune.go     a table reference bounded in time →
+//	7. rollupSQL         rollup.go    a binned aggregate over a table → the
+//	                                  same over a view's rollup and raw edges
+//	8. pruneQuery        prune.go     a table reference bounded in time →
 //	                                  that table over only the overlapping files
 //
 // Every pass reads the statement's syntax tree from DuckDB's own parser
@@ -41,12 +43,13 @@ import (
 //
 // Passes 1 and 3–5 depend only on the text, the database, the scope and the
 // catalog, so their outcome is cached (planCache) under those, with the
-// catalog's version: a repeated statement skips them, and skips pass 7's
-// parse and its evaluation of constant time bounds too. What depends on
-// data is redone on every run: the system tables' rows (a statement naming
-// one is never cached), the last value cache's rows, and the files a
-// pruned reference reads (storage.TableSQLRange is asked each time, so a
-// cached plan never names a file compaction retired).
+// catalog's version: a repeated statement skips them, and skips passes 7's
+// and 8's parses and their evaluation of constant time bounds too. What
+// depends on data is redone on every run: the system tables' rows (a
+// statement naming one is never cached), the last value cache's rows, the
+// rollup's bins, and the files a pruned reference reads
+// (storage.TableSQLRange is asked each time, so a cached plan never names
+// a file compaction retired).
 
 var (
 	queryParses = metrics.NewCounter("fletch_query_parses_total",
@@ -131,10 +134,16 @@ type plan struct {
 	// from it instead of planning under LIMIT 0.
 	schemaMu sync.Mutex
 	schema   *arrow.Schema
-	// prune is pass 7's analysis of sql, made on first use (pruneDone).
+	// prune is pass 8's analysis of sql, made on first use (pruneDone).
 	pruneMu   sync.Mutex
 	prune     *pruneAnalysis
 	pruneDone bool
+	// rollup is the rollup analysis of sql (rollup.go), made on first
+	// use with the views' partials as of rollupEpoch (matViews.partEpoch+1;
+	// 0: not made).
+	rollupMu    sync.Mutex
+	rollup      *rollupPlan
+	rollupEpoch int64
 }
 
 // planKey is what a plan depends on besides the catalog.

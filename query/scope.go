@@ -119,7 +119,8 @@ func spliceTableRefs(ctx context.Context, c driver.Conn, query string, replace f
 //	system.materialized_views  one row per materialized view: database, name,
 //	    source, bin_seconds, watermark (bins before it are stored), lag_seconds
 //	    (now - watermark), pending_bins (dirty or being recomputed),
-//	    last_refresh, last_error, rows_written (since start)
+//	    last_refresh, last_error, rows_written (since start), rollup_start
+//	    and rollup_rows (the rollup's first bin and its rows; NULL without one)
 //	system.retention  one row per table with a retention period: database,
 //	    table_name, retention_seconds, cutoff (first visible time),
 //	    files_removed, rows_removed, bytes_removed (since start), last_run
@@ -159,8 +160,10 @@ func (q *Engine) systemTables(ctx context.Context, c driver.Conn, query string) 
 }
 
 func (q *Engine) matViewsValues(ctx context.Context) string {
-	cols := []string{"database", "name", "source", "bin_seconds", "watermark", "lag_seconds", "pending_bins", "last_refresh", "last_error", "rows_written"}
-	types := []string{"VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE", "TIMESTAMP_NS", "DOUBLE", "BIGINT", "TIMESTAMP_NS", "VARCHAR", "BIGINT"}
+	cols := []string{"database", "name", "source", "bin_seconds", "watermark", "lag_seconds", "pending_bins", "last_refresh", "last_error", "rows_written",
+		"rollup_start", "rollup_rows"}
+	types := []string{"VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE", "TIMESTAMP_NS", "DOUBLE", "BIGINT", "TIMESTAMP_NS", "VARCHAR", "BIGINT",
+		"TIMESTAMP_NS", "BIGINT"}
 	now := q.st.Now().UnixNano()
 	var rows [][]string
 	for _, s := range q.matViewStatuses() {
@@ -174,6 +177,8 @@ func (q *Engine) matViewsValues(ctx context.Context) string {
 			nullOr(s.lastRefresh.IsZero(), fmt.Sprintf("make_timestamp_ns(%d)", s.lastRefresh.UnixNano()), "TIMESTAMP_NS"),
 			nullOr(s.lastErr == "", storage.QuoteLiteral(s.lastErr), "VARCHAR"),
 			fmt.Sprintf("%d::BIGINT", s.rows),
+			nullOr(!s.rollup, fmt.Sprintf("make_timestamp_ns(%d)", s.rollLo), "TIMESTAMP_NS"),
+			nullOr(!s.rollup, fmt.Sprintf("%d::BIGINT", s.rollRows), "BIGINT"),
 		})
 	}
 	return valuesSQL(cols, types, rows)
