@@ -19,8 +19,10 @@ target, every error (there should be none), the server's RSS over time against i
 with DuckDB's own count and the Go heap beside it (LOADTEST_PLOT=FILE.png draws them), and,
 after a warm-up (a fifth of the run, at most 120 s), the first, last and largest RSS, open
 files, goroutines, Go heap and DuckDB memory, with DuckDB's largest components at the end:
-a soak (LOADTEST_SECONDS=3600) should show them flat. Nothing is asserted; the exit status
-is 1 if any request failed or memory went past the cap.
+a soak (LOADTEST_SECONDS=3600) should show them flat. The slowest queries are listed with
+their start (seconds into the mixed load); LOADTEST_LOG=FILE keeps the server's log to set
+them beside. Nothing is asserted; the exit status is 1 if any request failed or memory
+went past the cap.
 
     FLETCH_BIN=bin/fletch LOADTEST_SECONDS=120 python3 bench/loadtest.py
 
@@ -147,6 +149,7 @@ def main() -> int:
 
         # 2. The mixed load, the server's RSS sampled every second.
         start = time.monotonic()
+        start_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         proc = subprocess.Popen(base + ["-lp-rate", str(target), "-seconds", str(DURATION),
                                         "-doput-rows", str(DOPUT_ROWS), "-dashboards", str(SMALL_READERS),
                                         "-refresh", f"{REFRESH}s", "-heavy-every", f"{HEAVY_EVERY}s"],
@@ -164,6 +167,8 @@ def main() -> int:
         stdout, stderr = proc.communicate()
         srv.stop()
         log = (Path(d) / "fletch.log").read_text(errors="replace")
+        if keep := os.environ.get("LOADTEST_LOG"):
+            Path(keep).write_text(log)
         persists = log.count(" msg=persisted ")
         compactions = log.count(" msg=compacted ")
     try:
@@ -173,7 +178,7 @@ def main() -> int:
         return 1
 
     peak = max((b for _, b in rss), default=0)
-    out = {"hosts": HOSTS, "calibration_rows": cal_out["rows"], "lp_max_rows_per_s": round(cal_out["rows_per_s"]),
+    out = {"hosts": HOSTS, "mixed_start_utc": start_utc, "calibration_rows": cal_out["rows"], "lp_max_rows_per_s": round(cal_out["rows_per_s"]),
            **mixed, "peak_rss_mb": round(peak / 2**20), "rss_cap_mb": round(MEM_CAP / 2**20),
            "persists": persists, "compaction_passes": compactions,
            "after_warmup": leak_check(leaks, min(120.0, DURATION / 5))}

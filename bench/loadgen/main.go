@@ -16,12 +16,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -72,6 +74,8 @@ type load struct {
 	nErrs       int
 	latency     map[string][]time.Duration // by class: small, heavy
 	panel       map[string][]time.Duration // by dashboard panel
+	slowest     []slowQuery                // the slowest queries, slowest first
+	started     time.Time                  // the mixed load's start
 	client      *http.Client
 	stop        time.Time
 	historyRows atomic.Int64
@@ -204,8 +208,21 @@ func (l *load) postLP(body []byte, lines int, rows *atomic.Int64) {
 	}
 }
 
+// slowQuery is one of the run's slowest queries: when it started (seconds
+// into the mixed load, to set beside the server's log), what and how long.
+type slowQuery struct {
+	At    float64 `json:"at_s"`
+	Class string  `json:"class"`
+	Panel string  `json:"panel,omitempty"`
+	MS    float64 `json:"ms"`
+}
+
+// keepSlowest is how many of the slowest queries the report lists.
+const keepSlowest = 12
+
 func (l *load) mixed() map[string]any {
 	t0 := time.Now()
+	l.started = t0
 	l.stop = t0.Add(l.cfg.duration)
 	var wg sync.WaitGroup
 	for n := range l.cfg.lpWriters {
@@ -240,6 +257,7 @@ func (l *load) mixed() map[string]any {
 		panels[name] = summarize(xs)
 	}
 	out["panels"] = panels
+	out["slowest"] = l.slowest
 	return out
 }
 
@@ -444,5 +462,11 @@ func (l *load) query(c *flightsql.Client, class, panel, sql string) {
 	l.latency[class] = append(l.latency[class], d)
 	if panel != "" {
 		l.panel[panel] = append(l.panel[panel], d)
+	}
+	if !l.started.IsZero() {
+		l.slowest = append(l.slowest, slowQuery{At: math.Round(t0.Sub(l.started).Seconds()*10) / 10, Class: class, Panel: panel,
+			MS: math.Round(float64(d.Microseconds())) / 1000})
+		slices.SortFunc(l.slowest, func(a, b slowQuery) int { return cmp.Compare(b.MS, a.MS) })
+		l.slowest = l.slowest[:min(len(l.slowest), keepSlowest)]
 	}
 }
