@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -523,21 +524,9 @@ func (q *Engine) analyzeMatView(ctx context.Context, c driver.Conn, db string, n
 			if len(args) < 2 || len(args) > 3 || !isTimeRef(args[1], "") && !isTimeRef(args[1], table) {
 				return bad("the bin must be date_bin(<interval>, time[, <origin>]) AS time")
 			}
-			vals, err := evalInts(ctx, c, []any{args[0]}, "epoch_ns(TIMESTAMP_NS '1970-01-01' + %s)")
-			if err != nil || vals[0] == nil || *vals[0] <= 0 {
-				return bad("the bin width must be a constant positive interval")
-			}
-			def.Stride = *vals[0]
-			months, err := evalInts(ctx, c, []any{args[0]}, "datepart('month', %[1]s) + 12 * datepart('year', %[1]s)")
-			if err != nil || months[0] == nil || *months[0] != 0 {
-				return bad("the bin width must be a fixed interval (days or shorter): months vary in length")
-			}
-			if len(args) == 3 {
-				o, err := evalTimes(ctx, c, []any{args[2]})
-				if err != nil || o[0] == nil {
-					return bad("the bin origin must be a constant timestamp")
-				}
-				def.Origin = *o[0]
+			var err error
+			if def.Stride, def.Origin, err = binOfArgs(ctx, c, args); err != nil {
+				return bad("%v", err)
 			}
 		}
 	}
@@ -595,6 +584,27 @@ func (q *Engine) analyzeMatView(ctx context.Context, c driver.Conn, db string, n
 		}
 	}
 	return nil
+}
+
+// binOfArgs evaluates date_bin's constant width and origin arguments
+// (nanoseconds; origin 0 when not given).
+func binOfArgs(ctx context.Context, c driver.Conn, args []any) (stride, origin int64, err error) {
+	vals, err := evalInts(ctx, c, []any{args[0]}, "epoch_ns(TIMESTAMP_NS '1970-01-01' + %s)")
+	if err != nil || vals[0] == nil || *vals[0] <= 0 {
+		return 0, 0, errors.New("the bin width must be a constant positive interval")
+	}
+	months, err := evalInts(ctx, c, []any{args[0]}, "datepart('month', %[1]s) + 12 * datepart('year', %[1]s)")
+	if err != nil || months[0] == nil || *months[0] != 0 {
+		return 0, 0, errors.New("the bin width must be a fixed interval (days or shorter): months vary in length")
+	}
+	if len(args) == 3 {
+		o, err := evalTimes(ctx, c, []any{args[2]})
+		if err != nil || o[0] == nil {
+			return 0, 0, errors.New("the bin origin must be a constant timestamp")
+		}
+		origin = *o[0]
+	}
+	return *vals[0], origin, nil
 }
 
 // querySchema plans query on c and returns its client-facing schema.

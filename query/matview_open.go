@@ -182,7 +182,7 @@ func (q *Engine) buildPartial(ctx context.Context, c driver.Conn, db string, def
 			g["alias"] = ""
 			groups = append(groups, g)
 			p.cols = append(p.cols, catalog.TimeColumn)
-			p.final = append(p.final, fmt.Sprintf("make_timestamp_ns(epoch_ns(%[1]s) - (((epoch_ns(%[1]s) - %[2]d) %% %[3]d) + %[3]d) %% %[3]d) AS %[1]s", qn, def.Origin, def.Stride))
+			p.final = append(p.final, binExpr(def)+" AS "+qn)
 			p.group = append(p.group, i+1)
 		case tags[name]:
 			if !isColumn(e, name) {
@@ -416,23 +416,10 @@ func (q *Engine) materializeOpen(ctx context.Context, k viewKey) error {
 	if len(work) > 0 {
 		err = q.refresh(ctx, k.db)
 		if err == nil {
-			err = q.withConn(ctx, k.db, func(c driver.Conn) error {
-				pred := rangePredicate(work)
-				stmts := []string{
-					"BEGIN TRANSACTION",
-					fmt.Sprintf("DELETE FROM %s WHERE %s < make_timestamp_ns(%d) OR %s", p.table, timeCol, w, pred),
-					fmt.Sprintf("INSERT INTO %s %s", p.table, p.over(k.db, s.def.Source, pred)),
-					"COMMIT",
-				}
-				ex := c.(driver.ExecerContext)
-				for _, st := range stmts {
-					if _, err := ex.ExecContext(ctx, st, nil); err != nil {
-						_, _ = ex.ExecContext(ctx, "ROLLBACK", nil)
-						return classify(err)
-					}
-				}
-				return nil
-			})
+			pred := rangePredicate(work)
+			_, err = q.replaceRows(ctx, k.db,
+				fmt.Sprintf("DELETE FROM %s WHERE %s < make_timestamp_ns(%d) OR %s", p.table, timeCol, w, pred),
+				fmt.Sprintf("INSERT INTO %s %s", p.table, p.over(k.db, s.def.Source, pred)))
 		}
 	}
 	q.mv.mu.Lock()

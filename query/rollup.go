@@ -110,6 +110,36 @@ func isColumn(e map[string]any, name string) bool {
 	return len(names) >= 1 && len(names) <= 2 && strings.EqualFold(fmt.Sprint(names[len(names)-1]), name)
 }
 
+// replaceRows runs a DELETE and then an INSERT in one transaction on a
+// connection of database db, and returns the rows inserted less the rows
+// deleted. On error nothing changed.
+func (q *Engine) replaceRows(ctx context.Context, db, del, insert string) (int64, error) {
+	var net int64
+	err := q.withConn(ctx, db, func(c driver.Conn) error {
+		ex := c.(driver.ExecerContext)
+		if _, err := ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err != nil {
+			return classify(err)
+		}
+		for i, st := range []string{del, insert} {
+			r, err := ex.ExecContext(ctx, st, nil)
+			if err != nil {
+				_, _ = ex.ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil)
+				return classify(err)
+			}
+			n, _ := r.RowsAffected()
+			if i == 0 {
+				n = -n
+			}
+			net += n
+		}
+		if _, err := ex.ExecContext(ctx, "COMMIT", nil); err != nil {
+			return classify(err)
+		}
+		return nil
+	})
+	return net, err
+}
+
 // binExpr is the SQL of the view's bin start of the time column (a
 // slice's start falls in its bin).
 func binExpr(def catalog.MatView) string {
@@ -158,27 +188,7 @@ func (q *Engine) updateRollup(ctx context.Context, s *mvState, lo, hi int64) err
 	if err := q.refresh(ctx, s.db); err != nil {
 		return err
 	}
-	var added int64
-	err := q.withConn(ctx, s.db, func(c driver.Conn) error {
-		ex := c.(driver.ExecerContext)
-		if _, err := ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err != nil {
-			return err
-		}
-		for _, st := range []string{del, insert} {
-			r, err := ex.ExecContext(ctx, st, nil)
-			if err != nil {
-				_, _ = ex.ExecContext(context.WithoutCancel(ctx), "ROLLBACK", nil)
-				return classify(err)
-			}
-			n, _ := r.RowsAffected()
-			if st == del {
-				n = -n
-			}
-			added += n
-		}
-		_, err := ex.ExecContext(ctx, "COMMIT", nil)
-		return err
-	})
+	added, err := q.replaceRows(ctx, s.db, del, insert)
 	if err != nil {
 		return fmt.Errorf("rollup of %s.%s: %w", s.db, s.def.Name, err)
 	}
@@ -411,24 +421,12 @@ func (q *Engine) analyzeRollup(ctx context.Context, c driver.Conn, db, query str
 		if len(args) < 2 || len(args) > 3 || !isTimeRef(args[1], qualifier) || !isConstant(args[0]) {
 			return nil
 		}
-		vals, err := evalInts(ctx, c, []any{args[0]}, "epoch_ns(TIMESTAMP_NS '1970-01-01' + %s)")
-		if err != nil || vals[0] == nil || *vals[0] <= 0 {
+		if len(args) == 3 && !isConstant(args[2]) {
 			return nil
 		}
-		months, err := evalInts(ctx, c, []any{args[0]}, "datepart('month', %[1]s) + 12 * datepart('year', %[1]s)")
-		if err != nil || months[0] == nil || *months[0] != 0 {
+		var err error
+		if plan.stride, plan.origin, err = binOfArgs(ctx, c, args); err != nil {
 			return nil
-		}
-		plan.stride = *vals[0]
-		if len(args) == 3 {
-			if !isConstant(args[2]) {
-				return nil
-			}
-			o, err := evalTimes(ctx, c, []any{args[2]})
-			if err != nil || o[0] == nil {
-				return nil
-			}
-			plan.origin = *o[0]
 		}
 	}
 	// GROUP BY: every group is the bin or a tag column, by position, by
