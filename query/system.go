@@ -152,8 +152,8 @@ func (q *Engine) tablesValues(ctx context.Context) string {
 }
 
 func (q *Engine) parquetFilesValues(ctx context.Context) string {
-	cols := []string{"database", "table_name", "day", "path", "rows", "bytes", "min_time", "max_time", "hot_bytes"}
-	types := []string{"VARCHAR", "VARCHAR", "DATE", "VARCHAR", "BIGINT", "BIGINT", "TIMESTAMP_NS", "TIMESTAMP_NS", "BIGINT"}
+	cols := []string{"database", "table_name", "day", "path", "rows", "bytes", "min_time", "max_time", "hot_bytes", "dirty_ranges"}
+	types := []string{"VARCHAR", "VARCHAR", "DATE", "VARCHAR", "BIGINT", "BIGINT", "TIMESTAMP_NS", "TIMESTAMP_NS", "BIGINT", "BIGINT"}
 	var rows [][]string
 	for _, f := range q.st.Files() {
 		if !visible(ctx, f.Database) {
@@ -166,6 +166,7 @@ func (q *Engine) parquetFilesValues(ctx context.Context) string {
 			storage.QuoteLiteral(f.Path), fmt.Sprintf("%d::BIGINT", f.Rows), fmt.Sprintf("%d::BIGINT", f.Bytes),
 			fmt.Sprintf("make_timestamp_ns(%d)", f.MinTime), fmt.Sprintf("make_timestamp_ns(%d)", f.MaxTime),
 			nullOr(!hot, fmt.Sprintf("%d::BIGINT", hotBytes), "BIGINT"),
+			fmt.Sprintf("%d::BIGINT", len(f.Dirty)),
 		})
 	}
 	return valuesSQL(cols, types, rows)

@@ -314,10 +314,6 @@ func TestCompact_InputReplacedDuringMerge(t *testing.T) {
 			require.NoError(t, err)
 			require.Positive(t, n)
 		},
-		"persist merges the dirty day": func(t *testing.T, e *Engine, mem memory.Allocator) {
-			write(t, e, mem, row{"hb", fp(99), nil, day0 + 1}) // an existing series and time
-			require.NoError(t, e.Persist(context.Background()))
-		},
 		"retention removes the day": func(t *testing.T, e *Engine, mem memory.Allocator) {
 			// Cutoff about noon of day0: its files go, day1's stays.
 			require.NoError(t, e.cat.SetTableRetention(catalog.DefaultDatabase, "m", time.Since(time.Unix(0, day0+43200e9))))
@@ -363,6 +359,41 @@ func TestCompact_InputReplacedDuringMerge(t *testing.T) {
 			requireOnlyLiveOnDisk(t, e)
 		})
 	}
+}
+
+// A persist of late rows while a day is merged adds a file with Dirty
+// ranges and replaces nothing: the merge lands beneath it, and the late
+// rows still win.
+func TestCompact_LateRowsPersistedDuringMerge(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	e := openQuiet(t, t.TempDir())
+	defer func() { require.NoError(t, e.Close()) }()
+	persistRun(t, e, mem, 3)
+	inputs := liveFiles(e)
+	merged, release := blockMerges(e)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Compact(ctx, openDay)
+		done <- err
+	}()
+	<-merged
+	write(t, e, mem, row{"hb", fp(99), nil, day0 + 2e9 + 1}) // an existing series and time
+	require.NoError(t, e.Persist(ctx))
+	want := readAll(t, e)
+	require.Contains(t, want, result{"hb", 99.0, int64(1), day0 + 2e9 + 1})
+	close(release)
+	require.NoError(t, <-done)
+	after := liveFiles(e)
+	require.Len(t, after, 2, "the late rows' file and the merged one")
+	for _, f := range inputs {
+		require.NotContains(t, fileIDs(after), f.ID)
+	}
+	require.Equal(t, []TimeRange{{day0 + 2e9 + 1, day0 + 2e9 + 1}}, after[0].Dirty)
+	require.Greater(t, after[0].MaxSeq, after[1].MaxSeq, "the late rows rank above the merge")
+	require.Equal(t, want, readAll(t, e))
+	requireOnlyLiveOnDisk(t, e)
 }
 
 // Close cancels a merge in flight and does not wait for it to finish; the

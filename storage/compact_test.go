@@ -83,3 +83,52 @@ func TestCompact_MergesADaysFilesSortedAndDeduplicated(t *testing.T) {
 	e = open(t, dir)
 	require.Equal(t, want, readAll(t, e))
 }
+
+// A late write that may duplicate a persisted row is persisted as a file of
+// its own with the row's time in Dirty; queries deduplicate it against the
+// older file. A run of the newest files that leaves that older file out
+// keeps the Dirty range; merging the whole day clears it. The answer is the
+// same at every step.
+func TestCompact_DirtyRangesOutliveARunAndGoWithTheDay(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	e := openQuiet(t, t.TempDir())
+	defer func() { require.NoError(t, e.Close()) }()
+
+	write(t, e, mem, rowsAt(5000, 0, 0)...) // the day's big file
+	require.NoError(t, e.Persist(ctx))
+	late := day0 + 5 // rowsAt's row 5: host hf, f 5, g 5
+	write(t, e, mem, row{"hf", fp(99), nil, late})
+	require.NoError(t, e.Persist(ctx))
+	write(t, e, mem, row{"new", fp(1), ip(1), day0 + 1e9}) // a new series: clean
+	require.NoError(t, e.Persist(ctx))
+
+	files := liveFiles(e)
+	require.Len(t, files, 3)
+	require.Empty(t, files[0].Dirty)
+	require.Equal(t, []TimeRange{{late, late}}, files[1].Dirty, "the late row's time")
+	require.Empty(t, files[2].Dirty)
+	got := readAll(t, e)
+	require.Len(t, got, 5001)
+	want := result{"hf", 99.0, int64(5), late}
+	require.Contains(t, got, want, "the late field wins, the one it omits stays")
+
+	st, err := e.Compact(ctx, CompactionPolicy{MinFiles: 2, ClosedAfter: 1 << 62})
+	require.NoError(t, err)
+	require.Equal(t, 2, st.FilesIn, "the two small newest files")
+	after := liveFiles(e)
+	require.Len(t, after, 2)
+	require.Equal(t, files[0].ID, after[0].ID)
+	require.Equal(t, []TimeRange{{late, late}}, after[1].Dirty, "still meets the big file")
+	require.Equal(t, got, readAll(t, e))
+
+	st, err = e.Compact(ctx, CompactionPolicy{MinFiles: 2, ClosedAfter: time.Nanosecond})
+	require.NoError(t, err)
+	require.Equal(t, 2, st.FilesIn)
+	after = liveFiles(e)
+	require.Len(t, after, 1)
+	require.Empty(t, after[0].Dirty)
+	require.EqualValues(t, 5001, after[0].Rows, "the duplicate was merged away")
+	require.Equal(t, got, readAll(t, e))
+}

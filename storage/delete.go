@@ -129,7 +129,7 @@ func (e *Engine) applyDelete(ctx context.Context, db, table, pred string) (int64
 		e.manifest.NextFileID++
 		e.mu.Unlock()
 		out := ParquetFile{ID: id, Database: db, Table: table, Day: f.Day, Path: parquetRelPath(db, table, f.Day, id),
-			MaxSeq: f.MaxSeq, Columns: f.Columns}
+			MaxSeq: f.MaxSeq, Columns: f.Columns, Dirty: f.Dirty}
 		cols := make([]string, len(f.Columns))
 		for i, c := range f.Columns {
 			cols[i] = QuoteIdent(c)

@@ -128,11 +128,18 @@ func TestEngine_Persist_DedupLastWriteWinsPerField(t *testing.T) {
 	require.Equal(t, want, readAll(t, e), "dirty buffer over parquet")
 	require.NoError(t, e.Close())
 
-	e = open(t, dir) // Close persisted: the merge replaced day0's file
+	// Close persisted the late row as a file of its own, its time marked
+	// Dirty; queries merge the two files' rows there.
+	e = open(t, dir)
 	require.Equal(t, want, readAll(t, e), "after restart")
 	files, err := filepath.Glob(filepath.Join(dir, "default", "m", "2026-01-01", "*.parquet"))
 	require.NoError(t, err)
-	require.Len(t, files, 1, "merged file replaces the old one")
+	require.Len(t, files, 2, "the late row's file beside the day's")
+	var dirty []TimeRange
+	for _, f := range e.Files() {
+		dirty = append(dirty, f.Dirty...)
+	}
+	require.Equal(t, []TimeRange{{day0, day0}}, dirty)
 
 	// Series state is rebuilt from Parquet: a duplicate after restart still
 	// dedups.

@@ -13,7 +13,8 @@ import (
 )
 
 // ParquetFile describes one live Parquet file. A file holds rows of one
-// table and one UTC day, in sortKey's order (hour, series key, time) and deduplicated.
+// table and one UTC day, in sortKey's order (hour, series key, time), no
+// two with the same series key and time.
 type ParquetFile struct {
 	ID       uint64   `json:"id"`
 	Database string   `json:"database"`
@@ -26,6 +27,15 @@ type ParquetFile struct {
 	Bytes    int64    `json:"bytes"`    // file size
 	MaxSeq   uint64   `json:"max_seq"`  // largest row sequence (WAL seq<<24|row) the file holds
 	Columns  []string `json:"columns"`  // columns present in the file, in file order
+	// Dirty lists the times (inclusive, ns since epoch) where this file's
+	// rows may share series key and time with rows of the same table and
+	// day in files of lower MaxSeq. Persist writes late rows that may
+	// duplicate persisted ones on their own, with their times here, instead
+	// of rewriting the day (persistTable); queries deduplicate rows in these
+	// ranges across files, the higher MaxSeq winning per field (tableSQL);
+	// compaction of a run that reaches the day's oldest file clears them.
+	// Empty for almost every file.
+	Dirty []TimeRange `json:"dirty,omitempty"`
 }
 
 // Manifest is the set of live Parquet files. It is rewritten atomically; a

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,8 +18,8 @@ import (
 // Persist snapshots the buffer: it cuts the WAL, freezes every table's
 // buffer generations, writes them as one Parquet file per table and UTC day
 // (with DuckDB's COPY, in sortKey's order: hour, series key, time;
-// deduplicated; a day whose rows may
-// duplicate persisted ones is merged with that day's files), makes the new
+// deduplicated among themselves; rows that may duplicate persisted ones are
+// marked in the file's Dirty, never merged into older files), makes the new
 // files live with one manifest update, then drops the frozen generations and
 // the WAL segments the files now cover. Writes go on meanwhile. On error the
 // frozen rows stay buffered and visible, and the next Persist retries them.
@@ -88,7 +89,7 @@ func (e *Engine) persist(ctx context.Context) error {
 	e.mu.Lock()
 	next := e.manifest.clone()
 	e.mu.Unlock()
-	var written, obsolete []ParquetFile
+	var written []ParquetFile
 	fail := func(err error) error {
 		for _, f := range written {
 			os.Remove(filepath.Join(e.opts.DataDir, f.Path))
@@ -97,14 +98,12 @@ func (e *Engine) persist(ctx context.Context) error {
 		return err
 	}
 	for ts, gens := range frozen {
-		files, old, err := e.persistTable(ctx, ts, gens, next)
+		files, err := e.persistTable(ctx, ts, gens, next)
 		written = append(written, files...)
-		obsolete = append(obsolete, old...)
 		if err != nil {
 			return fail(fmt.Errorf("persist %s.%s: %w", ts.db, ts.name, err))
 		}
 	}
-	next = next.withoutIDs(obsolete)
 	next.Files = append(next.Files, written...)
 	next.PersistedSeq = lastSeq
 	next.SubscriptionOffsets = offsets
@@ -132,30 +131,35 @@ func (e *Engine) persist(ctx context.Context) error {
 
 	// Queries may have built their SQL from the old set a moment ago.
 	e.retireGens(drop)
-	e.retireFiles(obsolete)
 	e.kickHot()
 	if err := e.wal.RemoveThrough(lastSeq); err != nil {
 		e.log.Warn("remove WAL segments", "through_seq", lastSeq, "err", err)
 	}
 	metrics.Persist.Observe(time.Since(start).Seconds())
-	e.log.Info("persisted", "tables", len(frozen), "files", len(written), "replaced_files", len(obsolete),
+	e.log.Info("persisted", "tables", len(frozen), "files", len(written),
 		"rows", rows, "wal_seq", lastSeq, "duration", time.Since(start))
 	return nil
 }
 
-// persistTable writes one file per UTC day of the frozen generations. It
-// allocates file ids from m and returns the new files and the files they
-// replace.
-func (e *Engine) persistTable(ctx context.Context, ts *tableState, gens []*gen, m *Manifest) (written, obsolete []ParquetFile, err error) {
+// persistTable writes one file per UTC day of the frozen generations,
+// allocating file ids from m, and returns the new files. It never rewrites
+// a persisted file: rows that may duplicate persisted ones (the days'
+// dirty ranges) go into the new file like the rest, deduplicated among the
+// generations only, and the ranges that meet the day's older files are
+// listed in its Dirty for queries and compaction to resolve. A late write
+// costs its own rows, not a rewrite of its day (which took 10–30 s for a
+// day of the load test's cpu table while queries and writes waited on the
+// CPU and the buffer).
+func (e *Engine) persistTable(ctx context.Context, ts *tableState, gens []*gen, m *Manifest) (written []ParquetFile, err error) {
 	schema, err := e.cat.Table(ts.db, ts.name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	tagged := len(schema.Tags()) > 0
 	days := map[int64]bool{}
 	for _, g := range gens {
-		for d, st := range g.days {
-			days[d] = days[d] || (len(st.dirty.r) > 0 && tagged)
+		for d := range g.days {
+			days[d] = true
 		}
 	}
 	order := make([]int64, 0, len(days))
@@ -167,45 +171,69 @@ func (e *Engine) persistTable(ctx context.Context, ts *tableState, gens []*gen, 
 		pred := dayPredicate(map[int64]bool{day: true})
 		var srcs []source
 		var maxSeq uint64
-		if days[day] {
-			for _, f := range m.Files {
-				if f.Database == ts.db && f.Table == ts.name && f.Day == day {
-					srcs = append(srcs, e.fileSource([]ParquetFile{f}))
-					obsolete = append(obsolete, f)
-					maxSeq = max(maxSeq, f.MaxSeq)
-				}
-			}
-		}
+		var dirty spans
 		for _, g := range gens {
-			if g.days[day] == nil {
+			st := g.days[day]
+			if st == nil {
 				continue
 			}
 			s := genSource(g)
 			s.where = pred
 			srcs = append(srcs, s)
 			maxSeq = max(maxSeq, g.maxSeq)
+			if tagged {
+				for _, r := range st.dirty.r {
+					dirty.add(r.Min, r.Max, math.MaxInt)
+				}
+			}
 		}
-		body := unionSQL(schema, srcs)
-		q := plainSQL(schema, body)
-		if days[day] {
-			q = dedupSQL(schema, body)
-		}
-		q += " ORDER BY " + sortKey(schema)
+		q := "SELECT * FROM (" + dedupRangesSQL(schema, srcs, dirty.r) + ") ORDER BY " + sortKey(schema)
 		id := m.NextFileID
 		m.NextFileID++
 		f := ParquetFile{
 			ID: id, Database: ts.db, Table: ts.name, Day: day,
 			Path: parquetRelPath(ts.db, ts.name, day, id), MaxSeq: maxSeq,
+			Dirty: meeting(dirty.r, m.Files, ts.db, ts.name, day),
 		}
 		for _, c := range schema.Columns {
 			f.Columns = append(f.Columns, c.Name)
 		}
 		if err := e.copyToParquet(ctx, q, &f); err != nil {
-			return written, obsolete, err
+			return written, err
+		}
+		if len(f.Dirty) > 0 {
+			e.log.Info("persisted rows that may duplicate persisted ones; queries deduplicate them until compaction",
+				"database", ts.db, "table", ts.name, "day", dayString(day),
+				"file", f.Path, "dirty_ranges", len(f.Dirty), "dirty_ns", spanNanos(f.Dirty))
 		}
 		written = append(written, f)
 	}
-	return written, obsolete, nil
+	return written, nil
+}
+
+// meeting returns the ranges of rs that meet the time span of some file of
+// db.table's day in files: the only places a new file of that day may
+// duplicate an older one.
+func meeting(rs []TimeRange, files []ParquetFile, db, table string, day int64) []TimeRange {
+	var out []TimeRange
+	for _, r := range rs {
+		for _, f := range files {
+			if f.Database == db && f.Table == table && f.Day == day && f.MinTime <= r.Max && r.Min <= f.MaxTime {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// spanNanos is the time rs cover, in nanoseconds.
+func spanNanos(rs []TimeRange) int64 {
+	var n int64
+	for _, r := range rs {
+		n += r.Max - r.Min + 1
+	}
+	return n
 }
 
 // parquetRowGroupRows is the row group size: 122,880 rows, DuckDB's own

@@ -9,6 +9,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fletchdb/fletch/storage/catalog"
 )
 
 // A buffer generation retired by a persist is dropped after retireDelay,
@@ -49,19 +51,22 @@ func TestRetire_GenerationGoesSoonerThanAFile(t *testing.T) {
 	require.NoError(t, e.Persist(context.Background()))
 	old := e.Files()
 	require.Len(t, old, 1)
-	// A late write to the same day: the next persist merges the day's file
-	// with it, retiring both the generation and the old file.
-	write(t, e, mem, row{"a", fp(2), ip(2), day0})
+	// A DELETE of the file's only row retires the file; the next persist
+	// retires the generation of a later write.
+	write(t, e, mem, row{"b", fp(2), ip(2), day0})
 	gen := firstGen(e)
+	n, err := e.Delete(context.Background(), catalog.DefaultDatabase, "m", `"host" = 'a'`)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
 	require.NoError(t, e.Persist(context.Background()))
 	require.NotEqual(t, old[0].Path, e.Files()[0].Path)
 
 	backdateRetired(e, 2*retireTableDelay)
 	e.reap(false)
 	require.False(t, tableExists(e, gen), "generation kept past retireTableDelay")
-	_, err := os.Stat(filepath.Join(e.opts.DataDir, old[0].Path))
+	_, err = os.Stat(filepath.Join(e.opts.DataDir, old[0].Path))
 	require.NoError(t, err, "file dropped before retireDelay")
-	require.Equal(t, []result{{host: "a", f: 2.0, g: int64(2), time: day0}}, readAll(t, e))
+	require.Equal(t, []result{{host: "b", f: 2.0, g: int64(2), time: day0}}, readAll(t, e))
 }
 
 // openRetire opens an engine that persists only when the test says so,

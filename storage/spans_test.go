@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/require"
@@ -180,13 +181,32 @@ func TestEngine_DedupMatchesModel(t *testing.T) {
 		time int64
 	}
 	model := map[key]*result{}
-	for step := 0; step < 60; step++ {
+	dirtyFiles := 0 // files seen with Dirty ranges, summed over the steps
+	for step := 0; step < 120; step++ {
 		switch rng.Intn(10) {
-		case 0:
+		case 0, 2:
 			require.NoError(t, e.Persist(context.Background()))
 		case 1:
 			require.NoError(t, e.Close())
 			e = open(t, dir)
+		case 3:
+			// A run of the newest files, which may leave older ones out:
+			// the merged file keeps the Dirty ranges that meet them.
+			_, err := e.Compact(context.Background(), CompactionPolicy{MinFiles: 2, ClosedAfter: 1 << 62})
+			require.NoError(t, err)
+		case 4:
+			if rng.Intn(3) == 0 { // the whole day: no Dirty range is left
+				_, err := e.Compact(context.Background(), CompactionPolicy{MinFiles: 2, ClosedAfter: time.Nanosecond})
+				require.NoError(t, err)
+				for _, f := range e.Files() {
+					require.Empty(t, f.Dirty, "step %d: %s after the whole day was merged", step, f.Path)
+				}
+			}
+		}
+		for _, f := range e.Files() {
+			if len(f.Dirty) > 0 {
+				dirtyFiles++
+			}
 		}
 		var rows []row
 		for i := 0; i < 1+rng.Intn(30); i++ {
@@ -224,6 +244,7 @@ func TestEngine_DedupMatchesModel(t *testing.T) {
 		})
 		require.Equal(t, want, readAll(t, e), "step %d", step)
 	}
+	require.Positive(t, dirtyFiles, "no persist wrote late rows beside older files")
 }
 
 var dirtyRangeRe = regexp.MustCompile(`BETWEEN make_timestamp_ns\((-?\d+)\) AND make_timestamp_ns\((-?\d+)\)`)

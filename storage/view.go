@@ -30,9 +30,19 @@ func (e *Engine) TableSQL(db, table string) (string, error) {
 	return sql, err
 }
 
+
 // TimeRange is an inclusive range of times, in nanoseconds since the Unix
 // epoch (UTC).
-type TimeRange struct{ Min, Max int64 }
+type TimeRange struct {
+	Min int64 `json:"min"`
+	Max int64 `json:"max"`
+}
+
+// maxQueryDirty bounds the dirty ranges one table's SQL groups: past it the
+// nearest are widened together (more rows grouped, never a duplicate
+// missed), so the predicate every overlapping file's rows are tested
+// against stays short however many files carry Dirty ranges.
+const maxQueryDirty = 64
 
 // TableSQLRange is TableSQL for a reader that only wants rows whose time
 // lies in r: Parquet files whose [MinTime, MaxTime] misses r are left out,
@@ -59,17 +69,30 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, bool, error) 
 	// the rest of every source is read as is.
 	var dirty spans
 	pruned := false
+	cutoff := e.cutoff(db, table)
 	if len(schema.Tags()) > 0 {
+		add := func(dr TimeRange) {
+			// A reader of r filters out the rows outside it, so their
+			// duplicates need no grouping either.
+			if r != nil && (dr.Max < r.Min || dr.Min > r.Max) {
+				pruned = true
+				return
+			}
+			dirty.add(dr.Min, dr.Max, maxQueryDirty)
+		}
 		for _, g := range ts.gens {
 			for _, d := range g.days {
 				for _, dr := range d.dirty.r {
-					// A reader of r filters out the rows outside it, so
-					// their duplicates need no grouping either.
-					if r != nil && (dr.Max < r.Min || dr.Min > r.Max) {
-						pruned = true
-						continue
-					}
-					dirty.add(dr.Min, dr.Max, math.MaxInt)
+					add(dr)
+				}
+			}
+		}
+		// A file's own Dirty ranges: its rows there may duplicate older
+		// files' (persistTable).
+		for _, f := range e.manifest.Files {
+			if f.Database == db && f.Table == table && f.MaxTime >= cutoff {
+				for _, dr := range f.Dirty {
+					add(dr)
 				}
 			}
 		}
@@ -78,7 +101,6 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, bool, error) 
 	var clean, dirtySrc []source
 	// Column set → files, read whole or (split) without the dirty ranges.
 	cleanFiles, splitFiles := map[string][]ParquetFile{}, map[string][]ParquetFile{}
-	cutoff := e.cutoff(db, table)
 	for _, f := range e.manifest.Files {
 		if f.Database != db || f.Table != table {
 			continue
@@ -264,6 +286,34 @@ func projectSources(schema *catalog.Table, srcs []source, seq bool) string {
 		}
 	}
 	return b.String()
+}
+
+// dedupRangesSQL is the rows of srcs as the table's columns, deduplicated
+// (dedupSQL) where their time lies in dirty and passed through elsewhere:
+// two rows that share series key and time both lie in dirty by the
+// callers' bookkeeping (tableState.series, ParquetFile.Dirty). So only the
+// few rows in dirty are grouped; a table without tags never is.
+func dedupRangesSQL(schema *catalog.Table, srcs []source, dirty []TimeRange) string {
+	if len(dirty) == 0 || len(schema.Tags()) == 0 {
+		return plainSQL(schema, unionSQL(schema, srcs))
+	}
+	pred := rangePredicate(dirty)
+	clean := make([]source, len(srcs))
+	dup := make([]source, len(srcs))
+	for i, s := range srcs {
+		clean[i], dup[i] = s.and("NOT ("+pred+")"), s.and(pred)
+	}
+	return plainSQL(schema, unionSQL(schema, clean)) + " UNION ALL " + dedupSQL(schema, unionSQL(schema, dup))
+}
+
+// and restricts s by predicate p as well as its own.
+func (s source) and(p string) source {
+	if s.where == "" {
+		s.where = p
+	} else {
+		s.where = "(" + s.where + ") AND (" + p + ")"
+	}
+	return s
 }
 
 func plainSQL(schema *catalog.Table, inner string) string {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from fletch_client import query_seed, row_sort_key, sorted_rows, ts_to_ns, write_ok
+from fletch_client import query_influx, query_seed, row_sort_key, sorted_rows, ts_to_ns, write_ok
 
 TABLE = "p"
 DAY1 = 1767225600_000000000  # 2026-01-01T00:00:00Z
@@ -126,7 +126,8 @@ def check_day_files(srv, day, want):
 
 
 def test_persist_to_parquet(server, report):
-    srv = server(args=["--persist-interval", "1s"])
+    # Compaction off until the restart, to see the late row's file on its own.
+    srv = server(args=["--persist-interval", "1s", "--no-compaction"])
     body, expected, dup_key = build_data()
     write_ok(srv, "default", body, endpoint="v3", precision="ns")
     want = all_rows(expected)
@@ -146,12 +147,31 @@ def test_persist_to_parquet(server, report):
     want = all_rows(expected)
     assert query_all(srv) == want
 
-    # After the next persist, and after a graceful restart, the answer is the same.
-    before = file_state(srv, "2026-01-01")
+    # The next persist writes the late row to a file of its own, its time marked dirty
+    # (docs/design.md#persist-snapshot): the day's first file is not rewritten.
+    first = day_files(srv, "2026-01-01")
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and file_state(srv, "2026-01-01") == before:
+    while time.monotonic() < deadline and len(day_files(srv, "2026-01-01")) < len(first) + 1:
         time.sleep(0.2)
+    files = day_files(srv, "2026-01-01")
+    assert set(first) < set(files), f"the day's files were rewritten: {first} -> {files}"
+    late = [f for f in files if f not in first]
+    t = pq.read_table(late[0])
+    assert t.num_rows == 1 and t.column("v").to_pylist() == [3.5], t
+    t = query_influx(srv, "SELECT day::VARCHAR AS day, dirty_ranges FROM system.parquet_files "
+                          f"WHERE table_name = '{TABLE}' ORDER BY day, dirty_ranges")
+    assert [(r["day"], r["dirty_ranges"]) for r in t.to_pylist()] == \
+        [("2026-01-01", 0), ("2026-01-01", 1), ("2026-01-02", 0)], t.to_pylist()
     assert query_all(srv) == want
+
+    # After a graceful restart with compaction on, the closed day is merged into one
+    # file without duplicates and the answer is the same.
     assert srv.stop(signal.SIGTERM) == 0
-    srv.start()
+    srv.start(args=["--persist-interval", "1s"])
+    assert query_all(srv) == want
+    deadline = time.monotonic() + PERSIST_WAIT_S
+    while time.monotonic() < deadline and len(day_files(srv, "2026-01-01")) != 1:
+        time.sleep(0.2)
+    check_day_files(srv, "2026-01-01", expected["2026-01-01"])
+    assert len(day_files(srv, "2026-01-01")) == 1
     assert query_all(srv) == want
