@@ -380,9 +380,12 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		if err != nil {
 			return err
 		}
+		horizon := uint64(storage.NoHorizon)
 		if p.usesNow {
 			// One read-only transaction for pruning and the query, so
-			// now() is the same instant in both.
+			// now() is the same instant in both. It sees only the tables
+			// committed before it began: pruning names no later one.
+			horizon = q.st.Horizon()
 			if _, err := ex.ExecContext(ctx, "BEGIN TRANSACTION", nil); err != nil {
 				return err
 			}
@@ -434,7 +437,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 			if run != text {
 				a = q.analyzePrune(ctx, c, db, run)
 			}
-			run = q.applyPrune(ctx, c, run, a)
+			run = q.applyPrune(ctx, c, run, a, horizon)
 		}
 		r, err := exec(run)
 		if err != nil && run != text && ctx.Err() == nil {

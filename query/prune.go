@@ -38,7 +38,7 @@ import (
 // or query itself when nothing can be pruned. It never changes what the
 // query returns; on any doubt it leaves the reference alone.
 func (q *Engine) pruneQuery(ctx context.Context, c driver.Conn, db, query string) string {
-	return q.applyPrune(ctx, c, query, q.analyzePrune(ctx, c, db, query))
+	return q.applyPrune(ctx, c, query, q.analyzePrune(ctx, c, db, query), storage.NoHorizon)
 }
 
 // pruneAnalysis is what pruning learns from a statement's text: its
@@ -102,8 +102,10 @@ func (q *Engine) analyzePrune(ctx context.Context, c driver.Conn, db, query stri
 func literalExpr(v any) bool { return constantExpr(v, false, false) }
 
 // applyPrune splices each reference of a into query, restricted to the
-// files that overlap its bounds now.
-func (q *Engine) applyPrune(ctx context.Context, c driver.Conn, query string, a *pruneAnalysis) string {
+// files that overlap its bounds now. horizon is storage's Horizon read
+// before the transaction the query runs in began (storage.NoHorizon when
+// the statement is its own transaction).
+func (q *Engine) applyPrune(ctx context.Context, c driver.Conn, query string, a *pruneAnalysis, horizon uint64) string {
 	if a == nil {
 		return query
 	}
@@ -145,7 +147,7 @@ func (q *Engine) applyPrune(ctx context.Context, c driver.Conn, query string, a 
 		// TIMESTAMP (µs) rather than TIMESTAMP_NS precision.
 		tr.Min = satAdd(tr.Min, -1000)
 		tr.Max = satAdd(tr.Max, 1000)
-		body, pruned, err := q.st.TableSQLRange(r.db, r.table, tr)
+		body, pruned, err := q.st.TableSQLRange(r.db, r.table, tr, horizon)
 		if err != nil || !pruned {
 			continue
 		}

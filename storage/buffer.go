@@ -60,9 +60,11 @@ type gen struct {
 	columns map[string]bool // columns the DuckDB table has
 	// pending counts inserts in flight; a snapshot waits for them.
 	pending sync.WaitGroup
-	days    map[int64]*dayStat
-	rows    int64
-	maxSeq  uint64
+	// born is the Horizon at which the DuckDB table exists (committed).
+	born   uint64
+	days   map[int64]*dayStat
+	rows   int64
+	maxSeq uint64
 }
 
 type dayStat struct {
@@ -445,6 +447,7 @@ func (e *Engine) newGen(ctx context.Context, schema *catalog.Table) (*gen, error
 	if _, err := e.db.ExecContext(ctx, "CREATE TABLE "+g.table+" ("+strings.Join(defs, ", ")+")"); err != nil {
 		return nil, fmt.Errorf("create buffer table: %w", err)
 	}
+	g.born = e.objClock.Add(1)
 	return g, nil
 }
 

@@ -167,6 +167,9 @@ type Engine struct {
 	// nextGen numbers buffer generations; newGen runs under a tableState's
 	// mu, so it is not guarded by mu.
 	nextGen atomic.Uint64
+	// objClock is Horizon: it moves after each buffer generation's or hot
+	// copy's table is committed.
+	objClock atomic.Uint64
 
 	// sqlEpoch moves whenever the SQL TableSQL builds for some table may
 	// change for a reason other than the catalog or the clock: a buffer

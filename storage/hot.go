@@ -34,6 +34,7 @@ const hotCatalog = "_fletch_hot"
 type hotTable struct {
 	name  string // quoted, catalog-qualified DuckDB name
 	bytes int64  // DuckDB's in-memory size, measured when loaded
+	born  uint64 // the Horizon at which the table exists (committed)
 }
 
 // HotTierStats is what the hot tier holds now.
@@ -352,7 +353,7 @@ func (e *Engine) loadHot(ctx context.Context, f ParquetFile) error {
 	}
 	// The delta also moves with buffer inserts meanwhile; never count less
 	// than the file itself.
-	h := hotTable{name: name, bytes: max(after-before, f.Bytes)}
+	h := hotTable{name: name, bytes: max(after-before, f.Bytes), born: e.objClock.Add(1)}
 
 	live := e.isLive(f)
 	e.mu.Lock()

@@ -152,11 +152,11 @@ func TestEngine_DuplicateDirtiesOnlyItsTime(t *testing.T) {
 
 	// A reader of a time range that misses the duplicate groups nothing;
 	// one that meets it groups its time.
-	q, pruned, err := e.TableSQLRange(catalog.DefaultDatabase, "m", TimeRange{Min: day0 + 50*1e9, Max: day0 + 60*1e9})
+	q, pruned, err := e.TableSQLRange(catalog.DefaultDatabase, "m", TimeRange{Min: day0 + 50*1e9, Max: day0 + 60*1e9}, NoHorizon)
 	require.NoError(t, err)
 	require.True(t, pruned)
 	require.NotContains(t, q, "GROUP BY")
-	q, _, err = e.TableSQLRange(catalog.DefaultDatabase, "m", TimeRange{Min: day0, Max: day0 + 10*1e9})
+	q, _, err = e.TableSQLRange(catalog.DefaultDatabase, "m", TimeRange{Min: day0, Max: day0 + 10*1e9}, NoHorizon)
 	require.NoError(t, err)
 	require.Equal(t, []string{"1767225607000000000 1767225607000000000"}, dirtyRanges(q), q)
 

@@ -26,10 +26,23 @@ type source struct {
 // an earlier row (tableState.series) pay for the dedup.
 // SQLEpoch says when it may have changed.
 func (e *Engine) TableSQL(db, table string) (string, error) {
-	sql, _, err := e.tableSQL(db, table, nil)
+	sql, _, err := e.tableSQL(db, table, nil, NoHorizon)
 	return sql, err
 }
 
+// Horizon counts the DuckDB tables storage has created (buffer
+// generations, hot tier copies): every table TableSQLRange names at a
+// horizon h was committed before Horizon returned h. A DuckDB transaction
+// sees only tables committed before it began, so a reader that runs its SQL
+// in a transaction begun after reading h passes h, and the SQL names no
+// table the transaction cannot see: a generation created later is left out
+// (its rows were written after the reader started), a later hot copy is
+// read from its Parquet file instead.
+func (e *Engine) Horizon() uint64 { return e.objClock.Load() }
+
+// NoHorizon is the horizon of a reader whose statement begins its own
+// transaction after the SQL is built: every table is visible to it.
+const NoHorizon = math.MaxUint64
 
 // TimeRange is an inclusive range of times, in nanoseconds since the Unix
 // epoch (UTC).
@@ -49,12 +62,13 @@ const maxQueryDirty = 64
 // so DuckDB never opens them, and dirty ranges that miss r are not grouped.
 // The SQL may still yield rows outside r (the buffer and overlapping files
 // are read whole, undeduplicated outside r); the caller filters. pruned says
-// whether anything was left out (the SQL differs from TableSQL's).
-func (e *Engine) TableSQLRange(db, table string, r TimeRange) (sql string, pruned bool, err error) {
-	return e.tableSQL(db, table, &r)
+// whether anything was left out (the SQL differs from TableSQL's). horizon
+// is the reader's Horizon, or NoHorizon.
+func (e *Engine) TableSQLRange(db, table string, r TimeRange, horizon uint64) (sql string, pruned bool, err error) {
+	return e.tableSQL(db, table, &r, horizon)
 }
 
-func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, bool, error) {
+func (e *Engine) tableSQL(db, table string, r *TimeRange, horizon uint64) (string, bool, error) {
 	schema, err := e.cat.Table(db, table)
 	if err != nil {
 		return "", false, err
@@ -81,6 +95,9 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, bool, error) 
 			dirty.add(dr.Min, dr.Max, maxQueryDirty)
 		}
 		for _, g := range ts.gens {
+			if g.born > horizon {
+				continue
+			}
 			for _, d := range g.days {
 				for _, dr := range d.dirty.r {
 					add(dr)
@@ -116,6 +133,9 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, bool, error) 
 		}
 		k := strings.Join(f.Columns, "\x00")
 		h, hot := e.hot[f.ID]
+		if hot && h.born > horizon {
+			hot, pruned = false, true // the reader's transaction cannot see it
+		}
 		if dirty.overlaps(f.MinTime, f.MaxTime) {
 			d := e.fileSource([]ParquetFile{f})
 			if hot {
@@ -149,6 +169,10 @@ func (e *Engine) tableSQL(db, table string, r *TimeRange) (string, bool, error) 
 	// rows miss the dirty ranges today: the SQL must not depend on the
 	// generations' growing time ranges (SQLEpoch does not move with them).
 	for _, g := range ts.gens {
+		if g.born > horizon {
+			pruned = true // created after the reader began: not its rows
+			continue
+		}
 		s := genSource(g)
 		if pred == "" {
 			clean = append(clean, s)
