@@ -147,9 +147,8 @@ func (e *Engine) persist(ctx context.Context) error {
 // dirty ranges) go into the new file like the rest, deduplicated among the
 // generations only, and the ranges that meet the day's older files are
 // listed in its Dirty for queries and compaction to resolve. A late write
-// costs its own rows, not a rewrite of its day (which took 10–30 s for a
-// day of the load test's cpu table while queries and writes waited on the
-// CPU and the buffer).
+// costs its own rows, not a rewrite of its day (10–30 s under the mixed
+// load, while queries waited on the CPU and writes on the full buffer).
 func (e *Engine) persistTable(ctx context.Context, ts *tableState, gens []*gen, m *Manifest) (written []ParquetFile, err error) {
 	schema, err := e.cat.Table(ts.db, ts.name)
 	if err != nil {
