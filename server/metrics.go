@@ -118,6 +118,20 @@ func (s *Server) registerMetrics() {
 				return 0
 			}
 		}
+		limit := func(f func(storage.MemoryBudget) int64) func() float64 {
+			return func() float64 {
+				if st := metricsSt.Load(); st != nil {
+					return float64(f(st.MemoryLimits()))
+				}
+				return 0
+			}
+		}
+		metrics.RegisterGaugeFunc("fletch_duckdb_memory_limit_bytes", "DuckDB's memory_limit (--query-memory-bytes, or 3/4 of --memory-bytes; 0: DuckDB's default, 80% of RAM).",
+			limit(func(m storage.MemoryBudget) int64 { return m.QueryMemoryBytes }))
+		metrics.RegisterGaugeFunc("fletch_buffer_max_bytes", "Buffered bytes at which the buffer is persisted (--buffer-max-bytes, or 1/16 of --memory-bytes).",
+			limit(func(m storage.MemoryBudget) int64 { return m.BufferMaxBytes }))
+		metrics.RegisterGaugeFunc("fletch_buffer_hard_limit_bytes", "Buffered bytes past which writes wait, then are refused (--buffer-hard-limit-bytes, or 1/8 of --memory-bytes).",
+			limit(func(m storage.MemoryBudget) int64 { return m.BufferHardLimitBytes }))
 		metrics.RegisterGaugeFunc("fletch_hot_tier_bytes", "Memory of the hot tier's in-memory copies of the newest Parquet files.",
 			hot(func(h storage.HotTierStats) float64 { return float64(h.Bytes) }))
 		metrics.RegisterGaugeFunc("fletch_hot_tier_limit_bytes", "The hot tier's cap (--hot-tier-max-bytes; negative: off).",

@@ -37,3 +37,45 @@ func (e *Engine) Memory(ctx context.Context) ([]MemoryUse, error) {
 	}
 	return uses, nil
 }
+
+// MemoryBudget is one memory budget (bytes) split over the settings that
+// hold memory; see SplitMemory.
+type MemoryBudget struct {
+	// QueryMemoryBytes is DuckDB's memory_limit: three quarters of the
+	// budget. Everything DuckDB holds counts against it: the buffer's
+	// generations and the hot tier's copies (in-memory tables), queries,
+	// persists and compaction merges.
+	QueryMemoryBytes int64
+	// BufferMaxBytes (persist at it) and BufferHardLimitBytes (writes wait,
+	// then are refused past it): a sixteenth and an eighth of the budget.
+	BufferMaxBytes, BufferHardLimitBytes int64
+	// HotTierBytes is DefaultHotTierBytes of QueryMemoryBytes: at most a
+	// quarter of it.
+	HotTierBytes int64
+}
+
+// SplitMemory divides total bytes (> 0) over DuckDB, the buffer and the hot
+// tier. The quarter DuckDB does not get is for Go's heap (write batches in
+// flight, results being sent, the WAL) and the allocators' slack, so the
+// process's RSS stays near total.
+func SplitMemory(total int64) MemoryBudget {
+	duck := total / 4 * 3
+	return MemoryBudget{
+		QueryMemoryBytes:     duck,
+		BufferMaxBytes:       total / 16,
+		BufferHardLimitBytes: total / 8,
+		HotTierBytes:         DefaultHotTierBytes(duck),
+	}
+}
+
+// MemoryLimits are the memory settings the engine runs with (Options after
+// defaults): QueryMemoryBytes 0 means DuckDB's own default (80% of RAM),
+// a negative HotTierBytes a tier that is off.
+func (e *Engine) MemoryLimits() MemoryBudget {
+	return MemoryBudget{
+		QueryMemoryBytes:     e.opts.QueryMemoryBytes,
+		BufferMaxBytes:       e.opts.BufferMaxBytes,
+		BufferHardLimitBytes: e.opts.BufferHardLimitBytes,
+		HotTierBytes:         e.opts.HotTierBytes,
+	}
+}

@@ -87,7 +87,7 @@ func serveCmd() *cobra.Command {
 		withoutConsole               bool
 		tlsCert, tlsKey              string
 		compactMinFiles              int
-		bufferHard                   int64
+		bufferHard, memBudget        int64
 		maxCols, maxTables           int
 		noCompaction                 bool
 		limits                       = query.DefaultLimits()
@@ -103,6 +103,23 @@ func serveCmd() *cobra.Command {
 			// Lines logged for a request carry its request_id.
 			log := slog.New(reqid.NewHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 			slog.SetDefault(log)
+			if memBudget < 0 {
+				return fmt.Errorf("--memory-bytes: %d is negative; give the server's budget in bytes, or 0 for none", memBudget)
+			}
+			if memBudget > 0 {
+				// The budget sets what the finer flags leave unset.
+				b := storage.SplitMemory(memBudget)
+				f := cmd.Flags()
+				if !f.Changed("query-memory-bytes") {
+					queryMem = b.QueryMemoryBytes
+				}
+				if !f.Changed("buffer-max-bytes") {
+					bufferMax = b.BufferMaxBytes
+					if !f.Changed("buffer-hard-limit-bytes") {
+						bufferHard = b.BufferHardLimitBytes
+					}
+				}
+			}
 			opts := storage.DefaultOptions(dataDir)
 			opts.PersistInterval = persistInterval
 			opts.BufferMaxBytes = bufferMax
@@ -142,6 +159,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&dataDir, "data-dir", envOr("FLETCH_DATA_DIR", "./fletch-data"), "directory for all data (env FLETCH_DATA_DIR)")
 	f.StringVar(&addr, "addr", envOr("FLETCH_ADDR", "127.0.0.1:8181"), "HOST:PORT for HTTP and gRPC (env FLETCH_ADDR)")
 	f.DurationVar(&persistInterval, "persist-interval", 10*time.Minute, "persist the buffer to Parquet once its oldest write is this old")
+	f.Int64Var(&memBudget, "memory-bytes", 0, "the server's memory budget in bytes, split over DuckDB's limit (3/4: buffer, hot tier, queries, persists, compaction all count there), the buffer (persist at 1/16, refuse writes past 1/8) and the hot tier (a quarter of DuckDB's share); the rest is Go's heap. The finer flags, when given, win. 0: none, each flag its own default")
 	f.Int64Var(&bufferMax, "buffer-max-bytes", 512<<20, "persist the buffer once it holds this many bytes")
 	f.Int64Var(&bufferHard, "buffer-hard-limit-bytes", 0, "past this many buffered bytes writes wait for a persist, then get 429 / ResourceExhausted (default 2 x --buffer-max-bytes)")
 	f.IntVar(&maxCols, "max-columns-per-table", 1000, "refuse writes that would give a table more columns (-1: no limit)")
@@ -170,6 +188,9 @@ func serve(cmd *cobra.Command, addr string, stOpts storage.Options, srvOpts serv
 	if err != nil {
 		return err
 	}
+	lim := st.MemoryLimits()
+	log.Info("memory limits", "duckdb_bytes", lim.QueryMemoryBytes, "buffer_max_bytes", lim.BufferMaxBytes,
+		"buffer_hard_limit_bytes", lim.BufferHardLimitBytes, "hot_tier_max_bytes", lim.HotTierBytes)
 	if srvOpts.WithoutAuth {
 		log.Warn("auth is off (--without-auth): the server accepts unauthenticated requests, each with admin rights on every database")
 	} else if srvOpts.Tokens, err = openTokens(cmd, stOpts.DataDir, log); err != nil {

@@ -110,3 +110,30 @@ def test_request_id_on_every_request_log_line(server):
     assert any('msg="grpc call"' in ln and "code=NotFound" in ln for ln in grpc_lines), grpc_lines
     # Lines of different requests never share an id.
     assert not any("request_id=client-chosen-42" in ln for ln in grpc_lines)
+
+
+def test_one_memory_budget_sets_duckdb_buffer_and_hot_tier(server, fletch_bin, tmp_path):
+    """--memory-bytes splits one budget (docs/operations.md); a finer flag beside it wins."""
+    import os
+    import subprocess
+
+    gib = 1 << 30
+    duck = gib // 4 * 3
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    srv = server(args=["--memory-bytes", str(gib)])
+    text = requests.get(srv.http_url + "/metrics", timeout=HTTP_TIMEOUT).text
+    assert metric(text, "fletch_duckdb_memory_limit_bytes") == duck
+    assert metric(text, "fletch_buffer_max_bytes") == gib // 16
+    assert metric(text, "fletch_buffer_hard_limit_bytes") == gib // 8
+    assert metric(text, "fletch_hot_tier_limit_bytes") == min(ram // 8, duck // 4)
+
+    srv.stop()
+    srv.start(args=["--memory-bytes", str(gib), "--buffer-max-bytes", str(10 << 20)])
+    text = requests.get(srv.http_url + "/metrics", timeout=HTTP_TIMEOUT).text
+    assert metric(text, "fletch_duckdb_memory_limit_bytes") == duck
+    assert metric(text, "fletch_buffer_max_bytes") == 10 << 20
+    assert metric(text, "fletch_buffer_hard_limit_bytes") == 20 << 20, "twice the given buffer, its own default"
+
+    p = subprocess.run([str(fletch_bin), "serve", "--data-dir", str(tmp_path / "neg"), "--addr", "127.0.0.1:0",
+                        "--memory-bytes", "-5"], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "--memory-bytes" in p.stderr, p.stderr
