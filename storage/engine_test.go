@@ -27,15 +27,17 @@ type row struct {
 func fp(v float64) *float64 { return &v }
 func ip(v int64) *int64     { return &v }
 
+// mSchema is the test table m: tag host, fields f (float) and g (int), time.
+var mSchema = arrow.NewSchema([]arrow.Field{
+	catalog.Field("host", catalog.TypeTag),
+	catalog.Field("f", catalog.TypeFloat64),
+	catalog.Field("g", catalog.TypeInt64),
+	catalog.Field("time", catalog.TypeTime),
+}, nil)
+
 func batch(t *testing.T, mem memory.Allocator, rows ...row) TableBatch {
 	t.Helper()
-	sc := arrow.NewSchema([]arrow.Field{
-		catalog.Field("host", catalog.TypeTag),
-		catalog.Field("f", catalog.TypeFloat64),
-		catalog.Field("g", catalog.TypeInt64),
-		catalog.Field("time", catalog.TypeTime),
-	}, nil)
-	b := array.NewRecordBuilder(mem, sc)
+	b := array.NewRecordBuilder(mem, mSchema)
 	defer b.Release()
 	for _, r := range rows {
 		b.Field(0).(*array.StringBuilder).Append(r.host)

@@ -10,8 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/fletchdb/fletch/storage/catalog"
 )
 
 // BenchmarkPersist_LateRow times one persist of 20,000 buffered rows into
@@ -74,13 +72,7 @@ func BenchmarkPersist_LateRow(b *testing.B) {
 // benchRows is rows lo..hi-1 of table m: host h<i mod hosts>, f and g from
 // i, time day0 + (from + i/hosts) s.
 func benchRows(from, lo, hi, hosts int) TableBatch {
-	sc := arrow.NewSchema([]arrow.Field{
-		catalog.Field("host", catalog.TypeTag),
-		catalog.Field("f", catalog.TypeFloat64),
-		catalog.Field("g", catalog.TypeInt64),
-		catalog.Field("time", catalog.TypeTime),
-	}, nil)
-	bld := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	bld := array.NewRecordBuilder(memory.DefaultAllocator, mSchema)
 	defer bld.Release()
 	for i := lo; i < hi; i++ {
 		bld.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("h%d", i%hosts))
