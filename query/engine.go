@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -256,7 +257,7 @@ func (q *Engine) rewriteView(ctx context.Context, db, body string) (string, erro
 		}
 		body, err = rewriteQuery(ctx, dc.(driver.Conn), body)
 		if err == nil {
-			body = castNow(ctx, dc.(driver.Conn), body)
+			body = castNow(ctx, dc.(driver.Conn), body, false)
 		}
 		return err
 	})
@@ -380,6 +381,14 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		if err != nil {
 			return err
 		}
+		// The query's instant, read once: every pass below and the query
+		// see this value (see castNow).
+		var pin *instantPin
+		if p.pinsNow {
+			if pin, err = newInstantPin(ctx, c, time.Now(), p.pinBySet); err != nil {
+				return classify(err)
+			}
+		}
 		horizon := uint64(storage.NoHorizon)
 		if p.usesNow {
 			// One read-only transaction for pruning and the query, so
@@ -406,6 +415,12 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		// pruned text).
 		check := p.explain || isInternal(ctx)
 		exec := func(sql string) (array.RecordReader, error) {
+			if pin != nil {
+				var err error
+				if sql, err = pin.apply(ctx, c, sql); err != nil {
+					return nil, classify(err)
+				}
+			}
 			if check {
 				if err := checkStatement(c, sql); err != nil {
 					return nil, err
@@ -425,7 +440,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		run := text
 		if ownText && !schemaOnly && !check && len(args) == 0 && !q.noRollup {
 			if plan := q.rollupOf(ctx, c, db, p); plan != nil {
-				if rolled := q.rollupSQL(ctx, c, plan); rolled != "" {
+				if rolled := q.rollupSQL(ctx, c, plan, pin); rolled != "" {
 					run = rolled
 					ownText = false
 					rollupRewrites.Inc()
@@ -437,7 +452,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 			if run != text {
 				a = q.analyzePrune(ctx, c, db, run)
 			}
-			run = q.applyPrune(ctx, c, run, a, horizon)
+			run = q.applyPrune(ctx, c, run, a, horizon, pin)
 		}
 		r, err := exec(run)
 		if err != nil && run != text && ctx.Err() == nil {

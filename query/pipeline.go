@@ -29,7 +29,7 @@ import (
 //	                                  any rewrite adds SQL of Fletch's
 //	4. rewriteQuery      rewrite.go   date_bin_gapfill, date_bin_wallclock,
 //	                                  difference/derivative window functions
-//	5. castNow           nowcast.go   now() → CAST(now() AS TIMESTAMP_NS)
+//	5. castNow           nowcast.go   now() → the query's pinned instant
 //	6. lastCacheRewrite  lastcache.go answers from the last value cache
 //	7. rollupSQL         rollup.go    a binned aggregate over a table → the
 //	                                  same over a view's rollup and raw edges
@@ -120,10 +120,19 @@ type plan struct {
 	// explain is true for EXPLAIN [ANALYZE] statements, which DuckDB's
 	// parser won't serialize; they are checked by a prepare.
 	explain bool
-	// usesNow is true when the text may call a function whose value is the
-	// transaction's instant (now(), current_timestamp, ...): the statement
-	// then runs in a transaction of its own, so pruning's bounds and the
-	// query see one instant.
+	// pinsNow is true when the text reads the query's instant (castNow
+	// made now(), current_timestamp, ... into instantExpr): the engine pins
+	// it (instantPin) before anything binds the text.
+	pinsNow bool
+	// pinBySet is true when the client's own text names instantVar, so
+	// the instant is set as a DuckDB variable rather than written into
+	// the text (instantPin).
+	pinBySet bool
+	// usesNow is true when the text may still call a function whose value
+	// is the transaction's instant (one castNow could not place, such as
+	// now() inside to_timestamp()): the statement then runs in a
+	// transaction of its own, so pruning's bounds and the query see one
+	// instant.
 	usesNow bool
 	// hasParams is true when the statement has parameters ($1, ?, $name),
 	// or may have (its text did not parse as one SELECT).
@@ -251,8 +260,10 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 	if err != nil {
 		return nil, err
 	}
-	text = castNow(ctx, c, text)
-	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: mentionsNow(text), hasParams: hasParams}
+	namesVar := strings.Contains(strings.ToLower(text), instantVar)
+	text = castNow(ctx, c, text, true)
+	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: mentionsNow(text),
+		pinsNow: strings.Contains(text, instantExpr), pinBySet: namesVar, hasParams: hasParams}
 	if cacheable {
 		q.plans.put(key, version, p)
 	}
@@ -279,18 +290,6 @@ func (p *plan) setSchema(sc *arrow.Schema) {
 	p.schemaMu.Lock()
 	p.schema = sc
 	p.schemaMu.Unlock()
-}
-
-// mentionsNow reports whether sql may call a function whose value is the
-// transaction's instant; a false positive only costs a transaction.
-func mentionsNow(sql string) bool {
-	lower := strings.ToLower(sql)
-	for name := range tzFunctions {
-		if strings.Contains(lower, name) {
-			return true
-		}
-	}
-	return false
 }
 
 // useDatabase makes db the connection's current DuckDB schema, so a

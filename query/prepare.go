@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/duckdb/duckdb-go/v2"
@@ -109,6 +110,11 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 			// A lone SELECT without parameters: nothing to learn from a
 			// prepare (it binds, and on Parquet reads every footer).
 			return nil
+		}
+		if p.pinsNow { // the instant binds as a constant: its type is the schema's
+			if _, err := pinInstant(ctx, c, time.Now()); err != nil {
+				return classify(err)
+			}
 		}
 		text, cleanup := q.lastCacheRewrite(ctx, c, db, p.sql, true)
 		defer cleanup()

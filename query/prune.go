@@ -38,7 +38,7 @@ import (
 // or query itself when nothing can be pruned. It never changes what the
 // query returns; on any doubt it leaves the reference alone.
 func (q *Engine) pruneQuery(ctx context.Context, c driver.Conn, db, query string) string {
-	return q.applyPrune(ctx, c, query, q.analyzePrune(ctx, c, db, query), storage.NoHorizon)
+	return q.applyPrune(ctx, c, query, q.analyzePrune(ctx, c, db, query), storage.NoHorizon, nil)
 }
 
 // pruneAnalysis is what pruning learns from a statement's text: its
@@ -46,12 +46,8 @@ func (q *Engine) pruneQuery(ctx context.Context, c driver.Conn, db, query string
 // the statement's plan; the files each reference reads are not.
 type pruneAnalysis struct {
 	refs []tableRef
-	// boundsSQL selects every bound of every ref, in order, as TIMESTAMP_NS
-	// nanoseconds: one row, one BIGINT column per bound.
-	boundsSQL string
-	// vals are the bounds' values when every bound is made of constants and
-	// casts alone (the same on every run); nil: evaluate boundsSQL per run.
-	vals []*int64
+	// bounds are every bound of every ref, in order.
+	bounds *timeBounds
 }
 
 // analyzePrune finds the prunable references of query (nil when there are
@@ -66,34 +62,17 @@ func (q *Engine) analyzePrune(ctx context.Context, c driver.Conn, db, query stri
 		return nil
 	}
 	var exprs []any
-	var inGo []*int64
-	fixed, allGo := true, true
 	for _, r := range refs {
 		for _, b := range r.bounds {
 			exprs = append(exprs, b.expr)
-			fixed = fixed && literalExpr(b.expr)
-			ns, ok := literalTime(b.expr)
-			allGo = allGo && ok
-			inGo = append(inGo, &ns)
 		}
 	}
-	if allGo {
-		// Every bound is a timestamp string: no DuckDB round trip.
-		return &pruneAnalysis{refs: refs, vals: inGo}
-	}
-	sel, err := intsSQL(ctx, c, exprs, timeNsTemplate)
+	bounds, err := analyzeBounds(ctx, c, exprs)
 	if err != nil {
-		q.log.DebugContext(ctx, "time-range pruning skipped: constants not renderable", "err", err)
+		q.log.DebugContext(ctx, "time-range pruning skipped: constants not evaluable", "err", err)
 		return nil
 	}
-	a := &pruneAnalysis{refs: refs, boundsSQL: sel}
-	if fixed {
-		if a.vals, err = evalIntsSQL(ctx, c, sel, len(exprs)); err != nil {
-			q.log.DebugContext(ctx, "time-range pruning skipped: constant not evaluable", "err", err)
-			return nil
-		}
-	}
-	return a
+	return &pruneAnalysis{refs: refs, bounds: bounds}
 }
 
 // literalExpr reports whether an expression node is made of constants and
@@ -104,22 +83,16 @@ func literalExpr(v any) bool { return constantExpr(v, false, false) }
 // applyPrune splices each reference of a into query, restricted to the
 // files that overlap its bounds now. horizon is storage's Horizon read
 // before the transaction the query runs in began (storage.NoHorizon when
-// the statement is its own transaction).
-func (q *Engine) applyPrune(ctx context.Context, c driver.Conn, query string, a *pruneAnalysis, horizon uint64) string {
+// the statement is its own transaction); pin is the query's instant (nil:
+// its text reads none).
+func (q *Engine) applyPrune(ctx context.Context, c driver.Conn, query string, a *pruneAnalysis, horizon uint64, pin *instantPin) string {
 	if a == nil {
 		return query
 	}
-	vals := a.vals
-	if vals == nil {
-		n := 0
-		for _, r := range a.refs {
-			n += len(r.bounds)
-		}
-		var err error
-		if vals, err = evalIntsSQL(ctx, c, a.boundsSQL, n); err != nil {
-			q.log.DebugContext(ctx, "time-range pruning skipped: constant not evaluable", "err", err)
-			return query
-		}
+	vals, err := a.bounds.eval(ctx, c, pin)
+	if err != nil {
+		q.log.DebugContext(ctx, "time-range pruning skipped: constant not evaluable", "err", err)
+		return query
 	}
 	var splices []splice
 	i := 0
@@ -494,8 +467,9 @@ func constantExpr(v any, params, calls bool) bool {
 }
 
 // volatile functions return a new value per call; a bound built on one could
-// differ between evaluation and the query. (now() is fixed per transaction,
-// and the query runs in the transaction that evaluated it.)
+// differ between evaluation and the query. (The instant is pinned per query,
+// and now() left unpinned is fixed per transaction, the query running in
+// the transaction that evaluated it.)
 var volatile = map[string]bool{"random": true, "setseed": true, "nextval": true, "currval": true,
 	"uuid": true, "gen_random_uuid": true, "uuidv4": true, "uuidv7": true}
 

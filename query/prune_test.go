@@ -22,13 +22,13 @@ const nsPerDay = int64(24 * time.Hour)
 // day0 is 2026-01-01T00:00:00Z in nanoseconds.
 var day0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 
-func writeLP(t *testing.T, st *storage.Engine, lp string) {
+func writeLP(t testing.TB, st *storage.Engine, lp string) {
 	t.Helper()
 	writeLPTo(t, st, "", lp)
 }
 
 // writeLPTo writes nanosecond line protocol to database db.
-func writeLPTo(t *testing.T, st *storage.Engine, db, lp string) {
+func writeLPTo(t testing.TB, st *storage.Engine, db, lp string) {
 	t.Helper()
 	res, err := lineprotocol.Parse([]byte(lp), lineprotocol.Options{Precision: lineprotocol.PrecisionNanosecond})
 	require.NoError(t, err)

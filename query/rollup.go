@@ -275,11 +275,9 @@ type rollupPlan struct {
 	// where is the query's WHERE over the source's columns, unqualified;
 	// "true" when there is none.
 	where string
-	// bounds are the WHERE's constant bounds on time; boundsSQL evaluates
-	// them (nil vals: per run, as they may call now()).
-	bounds    []bound
-	boundsSQL string
-	vals      []*int64
+	// bounds are the WHERE's constant bounds on time; eval evaluates them.
+	bounds []bound
+	eval   *timeBounds
 	// stride and origin of the query's bins (0: not binned by time).
 	stride, origin int64
 }
@@ -648,18 +646,11 @@ func (q *Engine) analyzeRollup(ctx context.Context, c driver.Conn, db, query str
 	plan.outer = outer
 	if len(plan.bounds) > 0 {
 		exprs := make([]any, len(plan.bounds))
-		fixed := true
 		for i, b := range plan.bounds {
 			exprs[i] = b.expr
-			fixed = fixed && literalExpr(b.expr)
 		}
-		if plan.boundsSQL, err = intsSQL(ctx, c, exprs, timeNsTemplate); err != nil {
+		if plan.eval, err = analyzeBounds(ctx, c, exprs); err != nil {
 			return nil
-		}
-		if fixed {
-			if plan.vals, err = evalIntsSQL(ctx, c, plan.boundsSQL, len(exprs)); err != nil {
-				return nil
-			}
 		}
 	}
 	return plan
@@ -723,17 +714,14 @@ func deparse(ctx context.Context, c driver.Conn, tree map[string]any) (string, e
 
 // rollupSQL returns the query of plan answered from its view's rollup
 // now, or "" when the rollup would not help (no whole bin of it in the
-// query's range, the view gone). Bounds calling now() are evaluated on c,
-// in the query's transaction.
-func (q *Engine) rollupSQL(ctx context.Context, c driver.Conn, plan *rollupPlan) string {
+// query's range, the view gone). Bounds reading the query's instant are
+// computed at pin's (nil: the text reads none).
+func (q *Engine) rollupSQL(ctx context.Context, c driver.Conn, plan *rollupPlan, pin *instantPin) string {
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
 	if len(plan.bounds) > 0 {
-		vals := plan.vals
-		if vals == nil {
-			var err error
-			if vals, err = evalIntsSQL(ctx, c, plan.boundsSQL, len(plan.bounds)); err != nil {
-				return ""
-			}
+		vals, err := plan.eval.eval(ctx, c, pin)
+		if err != nil {
+			return ""
 		}
 		for i, b := range plan.bounds {
 			v := vals[i]
