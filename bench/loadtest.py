@@ -20,7 +20,9 @@ with DuckDB's own count and the Go heap beside it (LOADTEST_PLOT=FILE.png draws 
 after a warm-up (a fifth of the run, at most 120 s), the first, last and largest RSS, open
 files, goroutines, Go heap and DuckDB memory, with DuckDB's largest components at the end:
 a soak (LOADTEST_SECONDS=3600) should show them flat. The slowest queries are listed with
-their start (seconds into the mixed load); LOADTEST_LOG=FILE keeps the server's log to set
+their start (seconds into the mixed load); LOADTEST_SERVER_ARGS="--flag value ..." adds server
+flags and LOADTEST_LP_ROWS_PER_S=N fixes the writers' rate (the calibration varies by 20%
+from run to run: an A/B of one setting wants the same load); LOADTEST_LOG=FILE keeps the server's log to set
 them beside. Nothing is asserted; the exit status is 1 if any request failed or memory
 went past the cap.
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -129,7 +132,7 @@ def main() -> int:
         exe = build_loadgen(Path(d))
         srv = FletchServer(fletch_binary(), Path(d) / "data", Path(d) / "fletch.log",
                            args=["--buffer-max-bytes", str(BUFFER_MAX), "--query-memory-bytes", str(QUERY_MEM),
-                                 "--persist-interval", "30s"]).start()
+                                 "--persist-interval", "30s", *shlex.split(os.environ.get("LOADTEST_SERVER_ARGS", ""))]).start()
         base = [str(exe), "-http", srv.http_url, "-flight", srv.grpc_url.removeprefix("grpc://"), "-db", DB,
                 "-hosts", str(HOSTS), "-lp-writers", str(LP_WRITERS), "-lp-batch", str(LP_BATCH)]
 
@@ -139,7 +142,7 @@ def main() -> int:
             print(f"calibration failed:\n{cal.stdout}\n{cal.stderr}", file=sys.stderr)
             return 1
         cal_out = json.loads(cal.stdout)
-        target = cal_out["rows_per_s"] / 2
+        target = float(os.environ.get("LOADTEST_LP_ROWS_PER_S") or cal_out["rows_per_s"] / 2)
         r = requests.post(srv.http_url + "/api/v3/query_sql", timeout=60, json={"db": DB, "q": (
             "CREATE MATERIALIZED VIEW cpu_1m AS SELECT date_bin(INTERVAL '1 minute', time) AS time, host, "
             "avg(usage) AS usage, max(usage) AS usage_max FROM cpu GROUP BY 1, 2")})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/metadata"
@@ -24,6 +25,14 @@ func BenchmarkFlightSQL_SmallDateBin(b *testing.B) {
 		"WHERE host = 'h3' AND time >= '2026-01-01T01:00:00Z' AND time < '2026-01-01T02:00:00Z' GROUP BY 1 ORDER BY 1")
 }
 
+// BenchmarkFlightSQL_SmallDateBinNow is the panel's query as dashboards
+// often write it, relative to now(), over the last 2 hours of buffered data.
+func BenchmarkFlightSQL_SmallDateBinNow(b *testing.B) {
+	benchmarkQueryFrom(b, time.Now().Add(-2*time.Hour).UnixNano(),
+		"SELECT date_bin(INTERVAL '1 minute', time) AS time, avg(usage) AS usage FROM cpu "+
+			"WHERE host = 'h3' AND time >= now() - INTERVAL '1 hour' GROUP BY 1 ORDER BY 1")
+}
+
 // BenchmarkFlightSQL_Select1Floor is the loop of BenchmarkFlightSQL_Select1
 // against bench/flightfloor at FLIGHT_FLOOR_ADDR (HOST:PORT): a Flight SQL
 // server that answers without any work, so its figure is the client's, gRPC's
@@ -38,9 +47,14 @@ func BenchmarkFlightSQL_Select1Floor(b *testing.B) {
 }
 
 func benchmarkQuery(b *testing.B, sql string) {
+	benchmarkQueryFrom(b, int64(1767225600)*1e9, sql) // 2026-01-01T00:00:00Z
+}
+
+// benchmarkQueryFrom loops sql over 2 hours of 10 hosts' points every 10 s
+// from start (ns).
+func benchmarkQueryFrom(b *testing.B, start int64, sql string) {
 	f := startFletch(b)
 	var lines []string
-	start := int64(1767225600) * 1e9 // 2026-01-01T00:00:00Z
 	for i := 0; i < 7200; i += 10 {
 		for h := 0; h < 10; h++ {
 			lines = append(lines, fmt.Sprintf("cpu,host=h%d usage=%d %d", h, i%97, start+int64(i)*1e9))
