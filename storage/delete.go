@@ -50,7 +50,9 @@ func decodeDeleteRecord(p []byte) (db, table, pred string, err error) {
 
 // Delete removes the rows of db.table for which pred (a SQL boolean over
 // the table's columns) is true, durably: it returns once the WAL record is
-// fsynced and applied. It returns the rows deleted.
+// fsynced and applied. It returns the rows deleted, as queries counted
+// them before (a row held in two places, not yet deduplicated by
+// compaction, counts once).
 func (e *Engine) Delete(ctx context.Context, db, table, pred string) (int64, error) {
 	if _, err := e.cat.Table(db, table); err != nil {
 		return 0, err
@@ -78,6 +80,18 @@ func (e *Engine) applyDelete(ctx context.Context, db, table, pred string) (int64
 	// until this is done.
 	unpin := e.PinReads()
 	defer unpin()
+	// The count returned is of the rows a query saw match: a row held twice
+	// (a late write or an overwrite in the buffer or a newer file, beside
+	// the persisted row it repeats, until compaction merges them) is one
+	// row, though both copies go.
+	var visible int64
+	all, err := e.TableSQL(db, table)
+	if err == nil {
+		err = e.db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (%s) WHERE %s", all, match)).Scan(&visible)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count the rows to delete from %s.%s: %w", db, table, err)
+	}
 
 	// The buffer: each generation table, its missing columns read as NULL.
 	ts := e.tableState(db, table)
@@ -153,8 +167,8 @@ func (e *Engine) applyDelete(ctx context.Context, db, table, pred string) (int64
 		e.mu.Unlock()
 		e.retireFiles(gone)
 	}
-	e.log.Info("deleted rows", "database", db, "table", table, "rows", deleted, "files_rewritten", len(gone))
-	return deleted, nil
+	e.log.Info("deleted rows", "database", db, "table", table, "rows", visible, "copies", deleted, "files_rewritten", len(gone))
+	return visible, nil
 }
 
 // genColumns lists the table's columns as a generation table has them,
