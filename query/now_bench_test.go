@@ -1,7 +1,6 @@
 package query
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -38,14 +37,7 @@ func BenchmarkQuery_LastHour(b *testing.B) {
 		sql := fmt.Sprintf(panel, c.where)
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				r, err := q.Query(context.Background(), "", sql)
-				require.NoError(b, err)
-				n := 0
-				for r.Next() {
-					n += int(r.RecordBatch().NumRows())
-				}
-				r.Release()
-				require.GreaterOrEqual(b, n, 50)
+				require.GreaterOrEqual(b, resultRows(b, q, sql), 50)
 			}
 		})
 	}

@@ -193,21 +193,16 @@ func castNow(ctx context.Context, c driver.Conn, query string, pin bool) string 
 }
 
 // mentionsTZ reports whether sql may call one of tzFunctions.
-func mentionsTZ(sql string) bool {
-	lower := strings.ToLower(sql)
-	for name := range tzFunctions {
-		if strings.Contains(lower, name) {
-			return true
-		}
-	}
-	return false
-}
+func mentionsTZ(sql string) bool { return mentionsAny(sql, tzFunctions) }
 
 // mentionsNow reports whether sql may call a function whose value is the
 // transaction's instant; a false positive only costs a transaction.
-func mentionsNow(sql string) bool {
+func mentionsNow(sql string) bool { return mentionsAny(sql, instantFunctions) }
+
+// mentionsAny reports whether sql holds one of names, in any case.
+func mentionsAny(sql string, names map[string]bool) bool {
 	lower := strings.ToLower(sql)
-	for name := range instantFunctions {
+	for name := range names {
 		if strings.Contains(lower, name) {
 			return true
 		}

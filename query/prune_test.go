@@ -226,17 +226,23 @@ func BenchmarkQuery_OneHourOf60Days(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			q.noPrune = mode == "unpruned"
 			for b.Loop() {
-				r, err := q.Query(context.Background(), "", sql)
-				require.NoError(b, err)
-				n := 0
-				for r.Next() {
-					n += int(r.RecordBatch().NumRows())
-				}
-				r.Release()
-				require.Equal(b, 10, n)
+				require.Equal(b, 10, resultRows(b, q, sql))
 			}
 		})
 	}
+}
+
+// resultRows runs sql and returns the number of rows it answered.
+func resultRows(tb testing.TB, q *Engine, sql string) int {
+	tb.Helper()
+	r, err := q.Query(context.Background(), "", sql)
+	require.NoError(tb, err)
+	defer r.Release()
+	n := 0
+	for r.Next() {
+		n += int(r.RecordBatch().NumRows())
+	}
+	return n
 }
 
 func TestQuery_NowFamilyComparesWithTime(t *testing.T) {
