@@ -680,7 +680,7 @@ func (q *Engine) installView(ctx context.Context, db string, v catalog.View) err
 		if err != nil {
 			return err
 		}
-		body = castNow(ctx, c, body, false)
+		body, _ = castNow(ctx, c, body, false)
 		if err := checkStatement(c, body); err != nil {
 			return err
 		}

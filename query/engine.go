@@ -257,7 +257,7 @@ func (q *Engine) rewriteView(ctx context.Context, db, body string) (string, erro
 		}
 		body, err = rewriteQuery(ctx, dc.(driver.Conn), body)
 		if err == nil {
-			body = castNow(ctx, dc.(driver.Conn), body, false)
+			body, _ = castNow(ctx, dc.(driver.Conn), body, false)
 		}
 		return err
 	})

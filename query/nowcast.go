@@ -106,22 +106,30 @@ func (p *instantPin) apply(ctx context.Context, c driver.Conn, sql string) (stri
 
 // castNow makes the calls of tzFunctions in query comparable with the time
 // column: each is wrapped in CAST(... AS TIMESTAMP_NS), or, with pin, an
-// instant function's call becomes instantExpr.
-func castNow(ctx context.Context, c driver.Conn, query string, pin bool) string {
+// instant function's call becomes instantExpr. unpinned reports whether an
+// instant function's call may be left as DuckDB's own (nested in another
+// call, as in to_timestamp(epoch(now())), or in text the parser would not
+// serialize): its value is then the transaction's instant.
+func castNow(ctx context.Context, c driver.Conn, query string, pin bool) (out string, unpinned bool) {
 	if !mentionsTZ(query) {
-		return query
+		return query, false
 	}
 	// EXPLAIN [ANALYZE] of a query: the parser won't serialize the whole
 	// statement, so its query is cast alone (byte offsets are the body's).
 	if body := stripExplain(query); body != query {
-		return query[:len(query)-len(body)] + castNow(ctx, c, body, pin)
+		cast, unpinned := castNow(ctx, c, body, pin)
+		return query[:len(query)-len(body)] + cast, unpinned
 	}
 	tree, err := serializeSQL(ctx, c, query)
 	if err != nil || tree == nil {
-		return query
+		return query, mentionsNow(query)
 	}
-	type span struct{ start, end int }
+	type span struct {
+		start, end int
+		instant    bool
+	}
 	var spans []span
+	found := 0 // instant functions' calls in the tree
 	walk(tree, func(m map[string]any) {
 		var name string
 		switch m["class"] {
@@ -139,6 +147,9 @@ func castNow(ctx context.Context, c driver.Conn, query string, pin bool) string 
 		}
 		if !tzFunctions[strings.ToLower(name)] {
 			return
+		}
+		if instantFunctions[strings.ToLower(name)] {
+			found++
 		}
 		loc, ok := location(m["query_location"])
 		if !ok {
@@ -159,10 +170,19 @@ func castNow(ctx context.Context, c driver.Conn, query string, pin bool) string 
 		} else if !strings.EqualFold(ident, "current_timestamp") {
 			return
 		}
-		spans = append(spans, span{loc, end})
+		spans = append(spans, span{loc, end, instantFunctions[strings.ToLower(ident)]})
 	})
+	// A call whose span was not found stays DuckDB's, as does every one
+	// when nothing is pinned; so does one nested in a kept span (below).
+	placed := 0
+	for _, sp := range spans {
+		if sp.instant {
+			placed++
+		}
+	}
+	unpinned = placed < found || (!pin && found > 0)
 	if len(spans) == 0 {
-		return query
+		return query, unpinned
 	}
 	// Outermost first, then drop spans nested in another (to_timestamp of now()).
 	sort.Slice(spans, func(i, j int) bool {
@@ -174,6 +194,7 @@ func castNow(ctx context.Context, c driver.Conn, query string, pin bool) string 
 	var keep []span
 	for _, s := range spans {
 		if n := len(keep); n > 0 && s.start < keep[n-1].end {
+			unpinned = unpinned || s.instant // inside the kept call, left as it is
 			continue
 		}
 		keep = append(keep, s)
@@ -189,7 +210,7 @@ func castNow(ctx context.Context, c driver.Conn, query string, pin bool) string 
 		}
 		query = query[:s.start] + text + query[s.end:]
 	}
-	return query
+	return query, unpinned
 }
 
 // mentionsTZ reports whether sql may call one of tzFunctions.

@@ -100,8 +100,24 @@ func TestQuery_InstantPinnedOnce(t *testing.T) {
 			require.NotNil(t, a, sql)
 			kinds[sql] = a.bounds.vals != nil
 		}
+		// A transaction only for an instant call castNow could not place;
+		// "now" elsewhere in the text (a tag value, a comment) needs none.
+		for sql, want := range map[string]bool{
+			"SELECT f FROM m WHERE host <> 'snow' AND time > now() - INTERVAL '1 hour' -- now":  false,
+			"SELECT f FROM m WHERE time > to_timestamp(epoch(now()) - 3600)":                    true,
+			"SELECT now() AS a, to_timestamp(epoch(current_timestamp)) AS b FROM m":             true,
+			"SELECT known FROM (SELECT 1 AS known) AS t":                                        false,
+			"EXPLAIN SELECT f FROM m WHERE time > to_timestamp(epoch(get_current_timestamp()))": true,
+		} {
+			p, err := q.compile(ctx, c, catalog.DefaultDatabase, sql)
+			require.NoError(t, err, sql)
+			require.Equal(t, want, p.usesNow, sql)
+		}
 		return nil
 	}))
+	// A query with a call left unplaced prunes at its transaction's instant
+	// (it would open the deleted days otherwise).
+	require.Equal(t, "0", scalar(t, q, "SELECT count(*) FROM m WHERE time > to_timestamp(epoch(now())) + INTERVAL '1 hour'"))
 	require.Equal(t, map[string]bool{
 		"SELECT f FROM m WHERE time > now() - INTERVAL '1 hour'":                      true,
 		"SELECT f FROM m WHERE time > now() - INTERVAL '1 month'":                     false,

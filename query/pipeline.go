@@ -261,8 +261,8 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 		return nil, err
 	}
 	namesVar := strings.Contains(strings.ToLower(text), instantVar)
-	text = castNow(ctx, c, text, true)
-	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: mentionsNow(text),
+	text, unpinned := castNow(ctx, c, text, true)
+	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: unpinned,
 		pinsNow: strings.Contains(text, instantExpr), pinBySet: namesVar, hasParams: hasParams}
 	if cacheable {
 		q.plans.put(key, version, p)
