@@ -18,7 +18,7 @@ import (
 //     the interval is evaluated once and the instant added on each run, in
 //     Go, with the value the query itself reads;
 //   - anything else (date_trunc('hour', now()), an interval of months):
-//     sql runs on every run, on the query's connection after pinInstant.
+//     sql runs on every run, at the query's instant (instantPin).
 //
 // A statement's bounds are all kept in Go or all evaluated by sql.
 type timeBounds struct {
@@ -68,7 +68,9 @@ func analyzeBounds(ctx context.Context, c driver.Conn, exprs []any) (*timeBounds
 			}
 		}
 	}
-	if !inGo || len(rest) > 0 {
+	if !inGo || len(rest) > 0 || len(offsets) > 0 {
+		// DuckDB evaluates something: the per-run form too, for an interval
+		// that has months or a run without an instant.
 		var err error
 		if b.sql, err = intsSQL(ctx, c, exprs, timeNsTemplate); err != nil {
 			return nil, err
@@ -88,14 +90,8 @@ func analyzeBounds(ctx context.Context, c driver.Conn, exprs []any) (*timeBounds
 	}
 	if len(offsets) > 0 {
 		got, err := evalInts(ctx, c, offsets, offsetTemplate)
-		if err != nil || hasNil(got) {
-			// Not an interval, or one with months: evaluate per run.
-			if b.sql == "" {
-				if b.sql, err = intsSQL(ctx, c, exprs, timeNsTemplate); err != nil {
-					return nil, err
-				}
-			}
-			return b, nil
+		if err != nil || slices.Contains(got, nil) {
+			return b, nil // not an interval, or one with months: per run
 		}
 		for j, i := range offsetAt {
 			v := satAdd(*vals[i], sign[j]**got[j])
@@ -104,15 +100,6 @@ func analyzeBounds(ctx context.Context, c driver.Conn, exprs []any) (*timeBounds
 	}
 	b.vals, b.rel = vals, rel
 	return b, nil
-}
-
-func hasNil(vs []*int64) bool {
-	for _, v := range vs {
-		if v == nil {
-			return true
-		}
-	}
-	return false
 }
 
 // eval returns the bounds' values (nanoseconds; nil for NULL) for a run

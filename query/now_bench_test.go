@@ -16,11 +16,7 @@ import (
 // every 10 s) written with now() and with the same bounds as literals: the
 // difference is what a now() query costs beyond its literal twin.
 func BenchmarkQuery_LastHour(b *testing.B) {
-	st, err := storage.Open(storage.DefaultOptions(b.TempDir()))
-	require.NoError(b, err)
-	defer st.Close()
-	q, err := New(st)
-	require.NoError(b, err)
+	st, q := openEngine(b, storage.DefaultOptions(b.TempDir()))
 	end := time.Now().Truncate(time.Minute)
 	var lp strings.Builder
 	for ts := end.Add(-2 * time.Hour); ts.Before(end); ts = ts.Add(10 * time.Second) {

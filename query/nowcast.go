@@ -47,46 +47,38 @@ const (
 	instantExpr = "getvariable('" + instantVar + "')"
 )
 
-// pinInstant sets instantVar on c to t (truncated to the microsecond, as
-// DuckDB's own now()) and returns the value set, in nanoseconds.
-func pinInstant(ctx context.Context, c driver.Conn, t time.Time) (int64, error) {
-	t = t.UTC().Truncate(time.Microsecond)
-	stmt := "SET VARIABLE " + instantVar + " = " + instantLiteral(t)
-	if _, err := c.(driver.ExecerContext).ExecContext(ctx, stmt, nil); err != nil {
-		return 0, err
-	}
-	return t.UnixNano(), nil
-}
-
-// instantLiteral is t as a TIMESTAMP_NS literal, to the microsecond.
-func instantLiteral(t time.Time) string {
-	return "TIMESTAMP_NS '" + t.UTC().Format("2006-01-02 15:04:05.000000") + "'"
-}
-
-// instantPin is one query's instant. A statement costs DuckDB about
+// instantPin is one query's instant, read from Go's clock and truncated to
+// the microsecond (as DuckDB's own now()). A statement costs DuckDB about
 // 0.2 ms however small, so the instant is not set as a variable but
-// written into the text DuckDB runs: every instantExpr becomes the
-// literal. The text is Fletch's own (castNow placed each instantExpr;
-// pruning and the rollup copy them), so the replacement is exact unless
-// the client's own text named instantVar (bySet: then the variable is set
-// instead, and read as written). Text the replacement did not clear (a
-// rewrite that rendered the call differently) has the variable set too.
+// written into the text DuckDB runs: every instantExpr becomes a
+// TIMESTAMP_NS literal. The text is Fletch's own (castNow placed each
+// instantExpr; pruning and the rollup copy them), so the replacement is
+// exact unless the client's own text named instantVar (bySet: then the
+// variable is set instead, and the text read as written). Text the
+// replacement did not clear (a rewrite that rendered the call differently)
+// has the variable set too.
 type instantPin struct {
-	ns      int64 // nanoseconds, a whole microsecond
-	literal string
-	set     bool // the variable is set on the connection
+	ns      int64  // nanoseconds, a whole microsecond
+	literal string // TIMESTAMP_NS '...'
+	set     bool   // instantVar is set on the connection
 }
 
 func newInstantPin(ctx context.Context, c driver.Conn, t time.Time, bySet bool) (*instantPin, error) {
 	t = t.UTC().Truncate(time.Microsecond)
-	p := &instantPin{ns: t.UnixNano(), literal: instantLiteral(t)}
+	p := &instantPin{ns: t.UnixNano(), literal: "TIMESTAMP_NS '" + t.Format("2006-01-02 15:04:05.000000") + "'"}
 	if bySet {
-		if _, err := pinInstant(ctx, c, t); err != nil {
+		if err := p.setVariable(ctx, c); err != nil {
 			return nil, err
 		}
-		p.set = true
 	}
 	return p, nil
+}
+
+// setVariable sets instantVar on c to the instant.
+func (p *instantPin) setVariable(ctx context.Context, c driver.Conn) error {
+	_, err := c.(driver.ExecerContext).ExecContext(ctx, "SET VARIABLE "+instantVar+" = "+p.literal, nil)
+	p.set = err == nil
+	return err
 }
 
 // apply returns sql ready to run at the pinned instant.
@@ -96,10 +88,9 @@ func (p *instantPin) apply(ctx context.Context, c driver.Conn, sql string) (stri
 	}
 	sql = strings.ReplaceAll(sql, instantExpr, p.literal)
 	if strings.Contains(sql, instantVar) {
-		if _, err := pinInstant(ctx, c, time.Unix(0, p.ns)); err != nil {
+		if err := p.setVariable(ctx, c); err != nil {
 			return "", err
 		}
-		p.set = true
 	}
 	return sql, nil
 }

@@ -24,11 +24,7 @@ import (
 func TestQuery_InstantPinnedOnce(t *testing.T) {
 	opts := storage.DefaultOptions(t.TempDir())
 	opts.HotTierBytes = -1 // files are deleted below; a hot copy would hide it
-	st, err := storage.Open(opts)
-	require.NoError(t, err)
-	defer st.Close()
-	q, err := New(st)
-	require.NoError(t, err)
+	st, q := openEngine(t, opts)
 	// Host a 10 minutes ago (f=100) and d days ago (f=d, d = 1..6): each
 	// of the last in a UTC day of its own.
 	start := time.Now().UTC()

@@ -111,13 +111,17 @@ func (q *Engine) Describe(ctx context.Context, db, stmt string) (*Statement, err
 			// prepare (it binds, and on Parquet reads every footer).
 			return nil
 		}
+		text, cleanup := q.lastCacheRewrite(ctx, c, db, p.sql, true)
+		defer cleanup()
 		if p.pinsNow { // the instant binds as a constant: its type is the schema's
-			if _, err := pinInstant(ctx, c, time.Now()); err != nil {
+			pin, err := newInstantPin(ctx, c, time.Now(), p.pinBySet)
+			if err == nil {
+				text, err = pin.apply(ctx, c, text)
+			}
+			if err != nil {
 				return classify(err)
 			}
 		}
-		text, cleanup := q.lastCacheRewrite(ctx, c, db, p.sql, true)
-		defer cleanup()
 		st, err := c.Prepare(text)
 		if err != nil {
 			return classify(err)

@@ -50,11 +50,7 @@ func fiveDays(t *testing.T) (*storage.Engine, *Engine) {
 	t.Helper()
 	opts := storage.DefaultOptions(t.TempDir())
 	opts.HotTierBytes = -1
-	st, err := storage.Open(opts)
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
-	q, err := New(st)
-	require.NoError(t, err)
+	st, q := openEngine(t, opts)
 	var lp strings.Builder
 	for d := int64(0); d < 5; d++ {
 		ts := day0 + d*nsPerDay + nsPerDay/2
@@ -62,6 +58,18 @@ func fiveDays(t *testing.T) (*storage.Engine, *Engine) {
 	}
 	writeLP(t, st, lp.String())
 	require.NoError(t, st.Persist(context.Background()))
+	return st, q
+}
+
+// openEngine opens storage with opts and a query engine over it, both
+// closed when the test ends.
+func openEngine(tb testing.TB, opts storage.Options) (*storage.Engine, *Engine) {
+	tb.Helper()
+	st, err := storage.Open(opts)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { st.Close() })
+	q, err := New(st)
+	require.NoError(tb, err)
 	return st, q
 }
 
@@ -197,11 +205,7 @@ func TestMatchName(t *testing.T) {
 // BenchmarkQuery_OneHourOf60Days measures a one-hour query over 60 persisted
 // days (10 hosts, a point every 10 minutes), with and without pruning.
 func BenchmarkQuery_OneHourOf60Days(b *testing.B) {
-	st, err := storage.Open(storage.DefaultOptions(b.TempDir()))
-	require.NoError(b, err)
-	defer st.Close()
-	q, err := New(st)
-	require.NoError(b, err)
+	st, q := openEngine(b, storage.DefaultOptions(b.TempDir()))
 	var lp strings.Builder
 	for d := int64(0); d < 60; d++ {
 		for ts := day0 + d*nsPerDay; ts < day0+(d+1)*nsPerDay; ts += int64(10 * time.Minute) {
