@@ -414,6 +414,12 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		// checked by a prepare (it binds, and so opens files: it sees the
 		// pruned text).
 		check := p.explain || isInternal(ctx)
+		schemaOnly, _ := ctx.Value(schemaOnlyKey{}).(bool)
+		// A plan is kept for a text run again (stmtcache.go): not for a
+		// statement with parameters, a schema-only run, a checked
+		// statement, nor one inside a transaction or reading the instant
+		// from a variable (set below when the text needs it).
+		mayKeep := len(args) == 0 && !schemaOnly && !check && !p.usesNow
 		exec := func(sql string) (array.RecordReader, error) {
 			if pin != nil {
 				var err error
@@ -427,13 +433,18 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 				}
 			}
 			queryExecutions.Inc()
-			r, err := ar.QueryContext(ctx, sql, args...)
+			var r array.RecordReader
+			var err error
+			if mayKeep && (pin == nil || !pin.set) {
+				r, err = runKept(ctx, c, ar, db, sql)
+			} else {
+				r, err = ar.QueryContext(ctx, sql, args...)
+			}
 			if err != nil {
 				return nil, classify(err)
 			}
 			return r, nil
 		}
-		schemaOnly, _ := ctx.Value(schemaOnlyKey{}).(bool)
 		if schemaOnly {
 			text = limitZero(text, p.explain)
 		}

@@ -42,7 +42,13 @@ func table(t *testing.T, q *Engine, sql string) []string {
 // tableCtx is table with a context (internal(ctx) for Fletch's own SQL).
 func tableCtx(t *testing.T, ctx context.Context, q *Engine, sql string) []string {
 	t.Helper()
-	res, err := q.Query(ctx, "", sql)
+	return tableAt(t, ctx, q, "", sql)
+}
+
+// tableAt is tableCtx on database db.
+func tableAt(t *testing.T, ctx context.Context, q *Engine, db, sql string) []string {
+	t.Helper()
+	res, err := q.Query(ctx, db, sql)
 	require.NoError(t, err, sql)
 	defer res.Release()
 	var out []string

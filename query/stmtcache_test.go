@@ -1,0 +1,131 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fletchdb/fletch/storage"
+)
+
+func counterOf(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
+}
+
+// A text run again runs from the plan kept on its connection, and that plan
+// answers as a fresh one would through everything that changes what the
+// table is: new rows in the buffer, a persist (the view moves to Parquet),
+// a new column, an overwrite, a compaction, a DELETE, a DROP and a new
+// table of the same name. The oracle is a map of the rows written.
+func TestQuery_KeptPlanFollowsTheCatalog(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.set(t0.Add(72 * time.Hour))
+	st, q := openAt(t, t.TempDir(), c)
+	defer st.Close()
+	defer q.Close()
+
+	type key struct {
+		host string
+		min  int
+	}
+	rowsW := map[key]int{} // the oracle: last write wins per series and time
+	write := func(day, from, to int, hosts []string, v func(h string, m int) int) {
+		t.Helper()
+		var b strings.Builder
+		for m := from; m < to; m++ {
+			for _, h := range hosts {
+				fmt.Fprintf(&b, "cpu,host=%s u=%d %d\n", h, v(h, m), t0.Add(time.Duration(day)*24*time.Hour+time.Duration(m)*time.Minute).UnixNano())
+				rowsW[key{h, day*1440 + m}] = v(h, m)
+			}
+		}
+		writeLP(t, st, b.String())
+	}
+	const sql = `SELECT host, count(*) AS n, sum(u) AS s FROM cpu WHERE host IN ('a', 'b') GROUP BY host ORDER BY host`
+	want := func() []string {
+		n, s := map[string]int{}, map[string]int{}
+		for k, v := range rowsW {
+			if k.host == "a" || k.host == "b" {
+				n[k.host]++
+				s[k.host] += v
+			}
+		}
+		var out []string
+		for _, h := range []string{"a", "b"} {
+			if n[h] > 0 {
+				out = append(out, fmt.Sprintf("%s|%d|%d", h, n[h], s[h]))
+			}
+		}
+		return out
+	}
+	// The same text on another database, whose cpu differs: a plan kept
+	// for one database must not answer for another.
+	writeLPTo(t, st, "other", fmt.Sprintf("cpu,host=a u=100 %d", t0.UnixNano()))
+	// Runs sql enough times to reach every pooled connection's kept plan,
+	// alternating databases.
+	check := func(step string) {
+		t.Helper()
+		before := counterOf(t, planReuses)
+		for range 4 {
+			require.Equal(t, want(), table(t, q, sql), step)
+			require.Equal(t, []string{"a|1|100"}, tableAt(t, ctx, q, "other", sql), step)
+		}
+		// Answered from kept plans, which DuckDB planned again where the
+		// catalog changed under them.
+		require.Greater(t, counterOf(t, planReuses), before, step)
+	}
+
+	write(0, 0, 60, []string{"a", "b", "c"}, func(h string, m int) int { return m + len(h) })
+	check("buffered")
+
+	write(0, 60, 90, []string{"a", "b"}, func(h string, m int) int { return 2 * m })
+	check("more rows in the buffer")
+	require.NoError(t, st.Persist(ctx))
+	check("persisted to Parquet")
+	write(1, 0, 30, []string{"a"}, func(h string, m int) int { return 7 })
+	writeLP(t, st, fmt.Sprintf("cpu,host=b u=5,extra=1 %d", t0.Add(48*time.Hour).UnixNano()))
+	rowsW[key{"b", 2 * 1440}] = 5
+	check("a new column")
+	write(0, 10, 20, []string{"a"}, func(h string, m int) int { return 1000 + m }) // overwrites of persisted rows
+	check("overwrites")
+	require.NoError(t, st.Persist(ctx))
+	_, err := st.Compact(ctx, storage.CompactionPolicy{MinFiles: 2, ClosedAfter: time.Nanosecond})
+	require.NoError(t, err)
+	check("compacted")
+	_, err = q.Exec(ctx, "", "DELETE FROM cpu WHERE host = 'b'")
+	require.NoError(t, err)
+	for k := range rowsW {
+		if k.host == "b" {
+			delete(rowsW, k)
+		}
+	}
+	check("deleted")
+
+	_, err = q.Exec(ctx, "", "DROP TABLE cpu")
+	require.NoError(t, err)
+	_, err = q.Query(ctx, "", sql)
+	require.ErrorContains(t, err, "cpu", "a kept plan of a dropped table must fail as the text does")
+	clear(rowsW)
+	writeLP(t, st, fmt.Sprintf("cpu,host=a u=3 %d\ncpu,host=a u=4 %d", t0.UnixNano(), t0.Add(time.Minute).UnixNano()))
+	rowsW[key{"a", 0}], rowsW[key{"a", 1}] = 3, 4
+	check("a new table of the same name")
+}
+
+// What is never kept: text whose plan DuckDB folds a variable or a setting
+// into.
+func TestKeepable(t *testing.T) {
+	require.True(t, keepable("SELECT host, max(u) FROM cpu GROUP BY host"))
+	require.False(t, keepable("SELECT getvariable('fletch_instant')"))
+	require.False(t, keepable("SELECT CURRENT_SETTING('threads')"))
+	require.False(t, keepable("SELECT '"+strings.Repeat("x", keptMaxText)+"'"))
+}
