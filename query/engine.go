@@ -62,6 +62,9 @@ type Engine struct {
 	limits Limits
 	plans  planCache     // passes 1–5 of client statements (pipeline.go)
 	slots  chan struct{} // one per running client query; nil: no cap
+	// consistent names DuckDB's functions whose value depends only on
+	// their arguments (constant.go).
+	consistent map[string]bool
 }
 
 type viewKey struct{ db, table string }
@@ -79,6 +82,10 @@ func New(st *storage.Engine) (*Engine, error) {
 	// state, rebuilt from the source after a restart, so in memory.
 	if _, err := q.db.Exec("ATTACH IF NOT EXISTS ':memory:' AS " + storage.QuoteIdent(partialCatalog)); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", partialCatalog, err)
+	}
+	var err error
+	if q.consistent, err = consistentFunctions(q.db); err != nil {
+		return nil, err
 	}
 	if err := st.LockConfiguration(); err != nil {
 		return nil, fmt.Errorf("lock duckdb configuration: %w", err)
@@ -381,6 +388,13 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		if err != nil {
 			return err
 		}
+		schemaOnly, _ := ctx.Value(schemaOnlyKey{}).(bool)
+		if p.constant && len(args) == 0 && !schemaOnly {
+			if rdr = p.constantResult(); rdr != nil {
+				constantAnswers.Inc()
+				return nil
+			}
+		}
 		// The query's instant, read once: every pass below and the query
 		// see this value (see castNow).
 		var pin *instantPin
@@ -414,7 +428,6 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		// checked by a prepare (it binds, and so opens files: it sees the
 		// pruned text).
 		check := p.explain || isInternal(ctx)
-		schemaOnly, _ := ctx.Value(schemaOnlyKey{}).(bool)
 		// A plan is kept for a text run again (stmtcache.go): not for a
 		// statement with parameters, a schema-only run, a checked
 		// statement, nor one inside a transaction or reading the instant
@@ -487,7 +500,10 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		if len(args) == 0 && ownText {
 			p.setSchema(rdr.Schema())
 		}
-		return nil
+		if p.constant && mayKeep && ownText {
+			rdr, err = p.keepConstant(rdr)
+		}
+		return err
 	})
 	if err != nil {
 		conn.Close()

@@ -147,6 +147,13 @@ type plan struct {
 	pruneMu   sync.Mutex
 	prune     *pruneAnalysis
 	pruneDone bool
+	// constant is true for a statement that reads no table and calls only
+	// consistent functions (constant.go): its first run's result is kept
+	// (constSchema non-nil) and answers the runs after it.
+	constant    bool
+	constMu     sync.Mutex
+	constSchema *arrow.Schema
+	constRecs   []arrow.RecordBatch
 	// rollup is the rollup analysis of sql (rollup.go), made on first
 	// use with the views' partials as of rollupEpoch (matViews.partEpoch+1;
 	// 0: not made).
@@ -245,7 +252,7 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 	}
 	// Parameters, from the tree the lockdown parsed (the memo has it; the
 	// rewrites below add none). hasParams stays true when there is no tree.
-	hasParams := true
+	hasParams, constant := true, false
 	if tree, err := serializeSQL(ctx, c, stripExplain(text)); err == nil && tree != nil {
 		hasParams = false
 		walk(tree, func(m map[string]any) {
@@ -253,6 +260,7 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 				hasParams = true
 			}
 		})
+		constant = !hasParams && stripExplain(text) == text && isConstantStatement(tree, q.consistent)
 	}
 	// After the lockdown check, which judges the client's SQL: the
 	// rewrite adds CTEs and range() of its own.
@@ -263,7 +271,8 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 	namesVar := strings.Contains(strings.ToLower(text), instantVar)
 	text, unpinned := castNow(ctx, c, text, true)
 	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: unpinned,
-		pinsNow: strings.Contains(text, instantExpr), pinBySet: namesVar, hasParams: hasParams}
+		pinsNow: strings.Contains(text, instantExpr), pinBySet: namesVar, hasParams: hasParams,
+		constant: constant && cacheable}
 	if cacheable {
 		q.plans.put(key, version, p)
 	}

@@ -129,3 +129,69 @@ func TestKeepable(t *testing.T) {
 	require.False(t, keepable("SELECT CURRENT_SETTING('threads')"))
 	require.False(t, keepable("SELECT '"+strings.Repeat("x", keptMaxText)+"'"))
 }
+
+// A constant statement (no table, only consistent functions) is answered
+// from its first run's result; anything that reads a table, an instant, a
+// random number or the connection's state is run every time.
+func TestQuery_ConstantAnsweredOnce(t *testing.T) {
+	st, q := openEngine(t, storage.DefaultOptions(t.TempDir()))
+	defer q.Close()
+	ctx := context.Background()
+	writeLP(t, st, "cpu,host=a u=1 1767225600000000000")
+
+	constants := map[string]string{
+		"SELECT 1":          "1",
+		"select 1 as one; ": "1",
+		"SELECT 'x' || 'y', abs(-3), 2 * 21, CAST('2026-01-01' AS DATE) + 1": "xy|3|42|2026-01-02",
+		"SELECT version() LIKE 'v%'":                                         "true",
+		"SELECT (SELECT 5) + 1":                                              "6",
+	}
+	for sql, want := range constants {
+		before, execs := counterOf(t, constantAnswers), counterOf(t, queryExecutions)
+		for range 3 {
+			require.Equal(t, []string{want}, table(t, q, sql), sql)
+		}
+		require.Equal(t, 2.0, counterOf(t, constantAnswers)-before, "%s: the runs after the first should be answered from the kept result", sql)
+		require.Equal(t, 1.0, counterOf(t, queryExecutions)-execs, sql)
+	}
+	// The same texts on another database: the same answers.
+	writeLPTo(t, st, "other", "cpu,host=a u=1 1767225600000000000")
+	require.Equal(t, []string{"1"}, tableAt(t, ctx, q, "other", "SELECT 1"))
+
+	notConstant := []string{
+		"SELECT count(*) FROM cpu",
+		"SELECT 1 FROM cpu",
+		"SELECT * FROM (VALUES (1))",
+		"WITH t AS (SELECT 1 AS x) SELECT x FROM t",
+		"SELECT (SELECT count(*) FROM cpu)",
+		"SELECT random() < 2",
+		"SELECT now() > TIMESTAMP '2000-01-01'",
+		"SELECT current_date > DATE '2000-01-01'",
+		"SELECT date_bin(INTERVAL '1 hour', TIMESTAMP '2026-01-01 10:30:00')",
+		"SELECT row_number() OVER ()",
+		"SELECT $1::INTEGER",
+	}
+	for _, sql := range notConstant {
+		before := counterOf(t, constantAnswers)
+		for range 2 {
+			res, err := q.Query(ctx, "", sql, argsFor(sql)...)
+			require.NoError(t, err, sql)
+			for res.Next() {
+			}
+			require.NoError(t, res.Err())
+			res.Release()
+		}
+		require.Equal(t, before, counterOf(t, constantAnswers), sql)
+	}
+	// A table's answer moves with its rows.
+	require.Equal(t, []string{"1"}, table(t, q, "SELECT count(*) FROM cpu"))
+	writeLP(t, st, "cpu,host=b u=1 1767225600000000000")
+	require.Equal(t, []string{"2"}, table(t, q, "SELECT count(*) FROM cpu"))
+}
+
+func argsFor(sql string) []any {
+	if strings.Contains(sql, "$1") {
+		return []any{7}
+	}
+	return nil
+}
