@@ -696,6 +696,7 @@ func (q *Engine) installView(ctx context.Context, db string, v catalog.View) err
 	q.mu.Lock()
 	q.userViews[viewKey{db, v.Name}] = v.SQL
 	q.mu.Unlock()
+	q.viewEpoch.Add(1)
 	return nil
 }
 
@@ -704,6 +705,7 @@ func (q *Engine) dropDuckDBView(ctx context.Context, db, name string) error {
 	defer q.mu.Unlock()
 	delete(q.userViews, viewKey{db, name})
 	_, err := q.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(name))
+	q.viewEpoch.Add(1)
 	return err
 }
 

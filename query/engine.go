@@ -65,6 +65,10 @@ type Engine struct {
 	// consistent names DuckDB's functions whose value depends only on
 	// their arguments (constant.go).
 	consistent map[string]bool
+	// viewEpoch counts the changes of the DuckDB views Fletch keeps (a
+	// table's, a materialized view's, a user's): kept plans are keyed by
+	// it (stmtcache.go).
+	viewEpoch atomic.Uint64
 }
 
 type viewKey struct{ db, table string }
@@ -162,6 +166,7 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 			return fmt.Errorf("refresh view %s.%s: %w", db, t.Name, err)
 		}
 		q.views[k] = body
+		q.viewEpoch.Add(1)
 	}
 	// Materialized views, each after its source.
 	for _, k := range q.mvOrder() {
@@ -191,6 +196,7 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 			return fmt.Errorf("refresh materialized view %s.%s: %w", db, k.table, err)
 		}
 		q.views[k] = body
+		q.viewEpoch.Add(1)
 	}
 	// Tables dropped since the last refresh (a drop moves the catalog).
 	for k := range q.views {
@@ -202,6 +208,7 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 				return fmt.Errorf("drop view %s.%s: %w", db, k.table, err)
 			}
 			delete(q.views, k)
+			q.viewEpoch.Add(1)
 		}
 	}
 	// Views from the catalog (CREATE VIEW) after the tables they read. One
@@ -222,6 +229,7 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 			continue
 		}
 		q.userViews[k] = v.SQL
+		q.viewEpoch.Add(1)
 	}
 	q.tablesKeys[db] = key
 	return nil
@@ -430,9 +438,10 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		check := p.explain || isInternal(ctx)
 		// A plan is kept for a text run again (stmtcache.go): not for a
 		// statement with parameters, a schema-only run, a checked
-		// statement, nor one inside a transaction or reading the instant
-		// from a variable (set below when the text needs it).
-		mayKeep := len(args) == 0 && !schemaOnly && !check && !p.usesNow
+		// statement, one with the last value cache's rows spliced in, nor
+		// one inside a transaction or reading the instant from a variable
+		// (set below when the text needs it).
+		mayKeep := len(args) == 0 && !schemaOnly && !check && !p.usesNow && ownText
 		exec := func(sql string) (array.RecordReader, error) {
 			if pin != nil {
 				var err error
@@ -449,7 +458,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 			var r array.RecordReader
 			var err error
 			if mayKeep && (pin == nil || !pin.set) {
-				r, err = runKept(ctx, c, ar, db, sql)
+				r, err = runKept(ctx, c, ar, db, q.viewEpoch.Load(), sql)
 			} else {
 				r, err = ar.QueryContext(ctx, sql, args...)
 			}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"hash/maphash"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,13 +28,18 @@ import (
 // a health check, a benchmark loop) is prepared once on the connection,
 // with SQL's PREPARE, and run as EXECUTE from then on.
 //
-// A kept plan never answers from a stale catalog: DuckDB checks, on every
-// EXECUTE, the version of each catalog the statement reads, and plans it
-// again when one changed since (a view replaced when a persist moved rows
-// to Parquet, a table dropped, a file compacted away: each replaces the
-// table's view). Rows inserted into a table it reads are seen as by any
-// query. Only the final text is kept, with its database: the same text
-// means the same statement there.
+// A kept plan never answers from a stale catalog. Plans are kept under the
+// final text, its database and the engine's view epoch, which moves
+// whenever Fletch replaces or drops a view (a persist moved rows to
+// Parquet, compaction or DELETE rewrote files, a table was dropped, a user
+// changed a view): a statement over the new views is a new plan. DuckDB's
+// own check is not enough here: it plans a statement again when the
+// version of a catalog the statement reads a table from changed, and a
+// view whose body reads none (an empty table's, a table only in Parquet
+// files) registers none. Tables a kept text names directly (a pruned
+// reference's buffer generations and hot-tier copies) are named uniquely,
+// and DuckDB re-plans when they are dropped. Rows inserted into a table a
+// plan reads are seen as by any query.
 //
 // Not kept: statements with parameters (DuckDB plans those again on every
 // EXECUTE, folding their values in, so keeping saves nothing), and text
@@ -44,8 +51,9 @@ const (
 	// keptPerConn bounds the statements kept on one connection; the least
 	// recently run is deallocated first.
 	keptPerConn = 32
-	// keptMaxText is the longest text kept (a plan's memory grows with it).
-	keptMaxText = 64 << 10
+	// keptMaxText is the longest text kept (a plan's memory grows with
+	// it; the plan cache keeps no longer text either).
+	keptMaxText = planCacheMaxSQL
 	// seenMax bounds the texts remembered as run once.
 	seenMax = 4096
 )
@@ -72,8 +80,9 @@ var (
 	keptSeq  atomic.Uint64
 	seen     = struct {
 		sync.Mutex
-		m map[string]struct{}
-	}{m: map[string]struct{}{}}
+		m map[uint64]struct{}
+	}{m: map[uint64]struct{}{}}
+	seenSeed = maphash.MakeSeed()
 )
 
 // keepable reports whether sql may run from a kept plan (see above).
@@ -85,19 +94,21 @@ func keepable(sql string) bool {
 	return !strings.Contains(l, "getvariable") && !strings.Contains(l, "current_setting")
 }
 
-// seenBefore records key and reports whether it was recorded before. The
-// record is forgotten wholesale when it fills: a text then needs two more
-// runs to be kept, which costs nothing but the wait.
+// seenBefore records key (by its hash: a collision only keeps a plan one
+// run early) and reports whether it was recorded before. The record is
+// forgotten wholesale when it fills: a text then needs two more runs to be
+// kept, which costs nothing but the wait.
 func seenBefore(key string) bool {
+	h := maphash.String(seenSeed, key)
 	seen.Lock()
 	defer seen.Unlock()
-	if _, ok := seen.m[key]; ok {
+	if _, ok := seen.m[h]; ok {
 		return true
 	}
 	if len(seen.m) >= seenMax {
 		clear(seen.m)
 	}
-	seen.m[key] = struct{}{}
+	seen.m[h] = struct{}{}
 	return false
 }
 
@@ -113,17 +124,17 @@ func keptOf(dc *duckdb.Conn) *keptStmts {
 	return ks
 }
 
-// runKept runs sql (no parameters; keepable) on c, on database db (the
-// connection's current one), from the plan kept for it on c when there is
-// one, keeping one when sql was run before. The reader is ar's, released
-// by the caller. Whatever goes wrong with a kept plan, sql is run as
-// written, so errors are the ones the client's text gets.
-func runKept(ctx context.Context, c driver.Conn, ar *duckdb.Arrow, db, sql string) (array.RecordReader, error) {
+// runKept runs sql (no parameters) on c, on database db (the connection's
+// current one) as of view epoch epoch, from the plan kept for it on c when
+// there is one, keeping one when sql was run before. The reader is ar's,
+// released by the caller. Whatever goes wrong with a kept plan, sql is run
+// as written, so errors are the ones the client's text gets.
+func runKept(ctx context.Context, c driver.Conn, ar *duckdb.Arrow, db string, epoch uint64, sql string) (array.RecordReader, error) {
 	dc, ok := c.(*duckdb.Conn)
 	if !ok || !keepable(sql) {
 		return ar.QueryContext(ctx, sql)
 	}
-	key := db + "\x00" + sql
+	key := db + "\x00" + strconv.FormatUint(epoch, 10) + "\x00" + sql
 	ks := keptOf(dc)
 	if el, ok := ks.byKey[key]; ok {
 		ks.lru.MoveToFront(el)
