@@ -30,8 +30,9 @@ import (
 // ones, and getvariable() and current_setting(), which DuckDB declares
 // CONSISTENT but which read the connection's state.
 
-// constantMaxBytes bounds a kept constant result.
-const constantMaxBytes = 64 << 10
+// constantMaxBytes bounds a kept constant result (health checks answer a
+// row or two; the plan cache holds at most planCacheSize plans).
+const constantMaxBytes = 4 << 10
 
 var constantAnswers = metrics.NewCounter("fletch_query_constant_answers_total",
 	"Constant statements (no table, only consistent functions: SELECT 1) answered from their first run's kept result.")

@@ -16,6 +16,10 @@ import (
 // Client SQL never names it; views over it are built by TableSQL.
 const bufferSchema = "_fletch"
 
+// maxIdleConns is how many DuckDB connections stay open while idle: the
+// default cap of concurrent queries (16), with room for Fletch's own.
+const maxIdleConns = 32
+
 func (e *Engine) openDuckDB() error {
 	c, err := duckdb.NewConnector("", nil)
 	if err != nil {
@@ -23,6 +27,10 @@ func (e *Engine) openDuckDB() error {
 	}
 	e.connector = c
 	e.db = sql.OpenDB(c)
+	// Connections stay open between queries (database/sql keeps 2 by
+	// default and closes the rest as they come back): each remembers its
+	// database (no USE) and the DuckDB plans kept on it (query/stmtcache.go).
+	e.db.SetMaxIdleConns(maxIdleConns)
 	dataDir := e.opts.DataDir
 	if !strings.HasSuffix(dataDir, "/") {
 		dataDir += "/"
