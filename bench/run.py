@@ -551,10 +551,8 @@ def main(argv=None) -> int:
         try:
             tsbs_queries_run(keep, floor, qdb, args, res)
             query_path_run(keep, qdb, args, res, floor_path)
-            persisted_variants_run(keep, late_line, args, res)
-        finally:
-            keep.close()
-            floor.close()
+            # QuestDB is done: stopped before Fletch's runs alone, so its JVM's
+            # background work after the concurrency runs is not in them.
             if qdb is not None:
                 try:
                     res["storage"]["questdb_bytes"] = qdb.stop_and_measure("cpu")
@@ -562,6 +560,10 @@ def main(argv=None) -> int:
                     log(f"QuestDB table size not measured: {e}")
                 qdb.stop()
                 qdb = None
+            persisted_variants_run(keep, late_line, args, res)
+        finally:
+            keep.close()
+            floor.close()
         doget_run(work, args, res)
         edge_run(work, args, res)
         res["cardinality"] = cardinality.run(work, writers=args.writers, runs=args.query_runs, log=log)
