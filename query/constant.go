@@ -37,28 +37,30 @@ const constantMaxBytes = 4 << 10
 var constantAnswers = metrics.NewCounter("fletch_query_constant_answers_total",
 	"Constant statements (no table, only consistent functions: SELECT 1) answered from their first run's kept result.")
 
-// consistentFunctions returns the names of DuckDB's scalar and aggregate
-// functions whose every overload is CONSISTENT, less the two that read
-// connection state.
-func consistentFunctions(db *sql.DB) (map[string]bool, error) {
-	rows, err := db.Query(`SELECT function_name FROM duckdb_functions()
-		WHERE function_type IN ('scalar', 'aggregate')
-		GROUP BY function_name HAVING bool_and(stability = 'CONSISTENT')`)
+// functionKinds returns the names of DuckDB's scalar and aggregate
+// functions whose every overload is CONSISTENT (less the two that read
+// connection state), and the names of its aggregate functions.
+func functionKinds(db *sql.DB) (consistent, aggregates map[string]bool, err error) {
+	rows, err := db.Query(`SELECT function_name, bool_and(stability = 'CONSISTENT'), bool_or(function_type = 'aggregate')
+		FROM duckdb_functions() WHERE function_type IN ('scalar', 'aggregate') GROUP BY function_name`)
 	if err != nil {
-		return nil, fmt.Errorf("list consistent functions: %w", err)
+		return nil, nil, fmt.Errorf("list DuckDB's functions: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	consistent, aggregates = map[string]bool{}, map[string]bool{}
 	for rows.Next() {
 		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
+		var cons, agg bool
+		if err := rows.Scan(&name, &cons, &agg); err != nil {
+			return nil, nil, err
 		}
-		out[strings.ToLower(name)] = true
+		name = strings.ToLower(name)
+		consistent[name] = cons
+		aggregates[name] = agg
 	}
-	delete(out, "getvariable")
-	delete(out, "current_setting")
-	return out, rows.Err()
+	delete(consistent, "getvariable")
+	delete(consistent, "current_setting")
+	return consistent, aggregates, rows.Err()
 }
 
 // isConstantStatement reports whether the parse tree of one SELECT reads no table

@@ -65,6 +65,8 @@ type Engine struct {
 	// consistent names DuckDB's functions whose value depends only on
 	// their arguments (constant.go).
 	consistent map[string]bool
+	// aggregates names DuckDB's aggregate functions (blockingTop).
+	aggregates map[string]bool
 	// viewEpoch counts the changes of the DuckDB views Fletch keeps (a
 	// table's, a materialized view's, a user's): kept plans are keyed by
 	// it (stmtcache.go).
@@ -88,7 +90,7 @@ func New(st *storage.Engine) (*Engine, error) {
 		return nil, fmt.Errorf("attach %s: %w", partialCatalog, err)
 	}
 	var err error
-	if q.consistent, err = consistentFunctions(q.db); err != nil {
+	if q.consistent, q.aggregates, err = functionKinds(q.db); err != nil {
 		return nil, err
 	}
 	if err := st.LockConfiguration(); err != nil {
@@ -436,8 +438,9 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		// checked by a prepare (it binds, and so opens files: it sees the
 		// pruned text).
 		check := p.explain || isInternal(ctx)
-		// A plan is kept for a text run again (stmtcache.go): not for a
-		// statement with parameters, a schema-only run, a checked
+		// A plan is kept for a text run again (stmtcache.go), and a
+		// constant statement's result (constant.go): not for a statement
+		// with parameters, a schema-only run, a checked
 		// statement, one with the last value cache's rows spliced in, nor
 		// one inside a transaction or reading the instant from a variable
 		// (set below when the text needs it).
@@ -457,7 +460,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 			queryExecutions.Inc()
 			var r array.RecordReader
 			var err error
-			if mayKeep && (pin == nil || !pin.set) {
+			if mayKeep && p.blocking && (pin == nil || !pin.set) {
 				r, err = runKept(ctx, c, ar, db, q.viewEpoch.Load(), sql)
 			} else {
 				r, err = ar.QueryContext(ctx, sql, args...)

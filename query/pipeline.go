@@ -147,6 +147,9 @@ type plan struct {
 	pruneMu   sync.Mutex
 	prune     *pruneAnalysis
 	pruneDone bool
+	// blocking is true when the statement's result comes out of a
+	// blocking operator (blockingTop): only then is its DuckDB plan kept.
+	blocking bool
 	// constant is true for a statement that reads no table and calls only
 	// consistent functions (constant.go): its first run's result is kept
 	// (constSchema non-nil) and answers the runs after it.
@@ -252,7 +255,7 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 	}
 	// Parameters, from the tree the lockdown parsed (the memo has it; the
 	// rewrites below add none). hasParams stays true when there is no tree.
-	hasParams, constant := true, false
+	hasParams, constant, blocking := true, false, false
 	if tree, err := serializeSQL(ctx, c, stripExplain(text)); err == nil && tree != nil {
 		hasParams = false
 		walk(tree, func(m map[string]any) {
@@ -261,6 +264,7 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 			}
 		})
 		constant = !hasParams && stripExplain(text) == text && isConstantStatement(tree, q.consistent)
+		blocking = blockingTop(tree, q.aggregates)
 	}
 	// After the lockdown check, which judges the client's SQL: the
 	// rewrite adds CTEs and range() of its own.
@@ -272,7 +276,7 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 	text, unpinned := castNow(ctx, c, text, true)
 	p := &plan{sql: text, explain: stripExplain(text) != text, usesNow: unpinned,
 		pinsNow: strings.Contains(text, instantExpr), pinBySet: namesVar, hasParams: hasParams,
-		constant: constant && cacheable}
+		constant: constant && cacheable, blocking: blocking}
 	if cacheable {
 		q.plans.put(key, version, p)
 	}

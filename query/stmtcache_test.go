@@ -210,3 +210,30 @@ func argsFor(sql string) []any {
 	}
 	return nil
 }
+
+// Only a statement whose result comes out of a blocking operator keeps its
+// plan: an EXECUTE's last pipeline runs on one thread, which a plain
+// filtered scan can't afford.
+func TestQuery_KeptOnlyOverBlockingTop(t *testing.T) {
+	st, q := openEngine(t, storage.DefaultOptions(t.TempDir()))
+	defer q.Close()
+	writeLP(t, st, "cpu,host=a u=1 1767225600000000000\ncpu,host=b u=2 1767225600000000000")
+	for sql, kept := range map[string]bool{
+		"SELECT host, u FROM cpu WHERE u > 0":                                   false,
+		"SELECT host, upper(host) FROM cpu":                                     false,
+		"SELECT host, (SELECT max(u) FROM cpu) FROM cpu":                        false, // the aggregate is a subquery's
+		"SELECT * FROM cpu UNION ALL SELECT * FROM cpu":                         false,
+		"SELECT host, u FROM cpu WHERE u > 0 ORDER BY host":                     true,
+		"SELECT DISTINCT host FROM cpu":                                         true,
+		"SELECT count(*) FROM cpu WHERE u > 0":                                  true,
+		"SELECT host, max(u) FROM cpu GROUP BY host":                            true,
+		"SELECT host, row_number() OVER (ORDER BY time) FROM cpu":               true,
+		"WITH t AS (SELECT * FROM cpu) SELECT host, sum(u) FROM t GROUP BY ALL": true,
+	} {
+		before := counterOf(t, plansKept)
+		for range 3 {
+			table(t, q, sql)
+		}
+		require.Equal(t, kept, counterOf(t, plansKept) > before, sql)
+	}
+}
