@@ -4,7 +4,8 @@ A Flight SQL query is GetFlightInfo then DoGet. Fletch runs the statement once, 
 GetFlightInfo, and holds its result for the DoGet; the counters on /metrics show how many
 times DuckDB parsed and executed client statements. A held result belongs to the token
 that ran it, and a DoGet after the hold expired runs the statement again. A plan cached
-before compaction still answers after the files it was planned over are gone.
+before compaction still answers after the files it was planned over are gone. A text run
+again runs from DuckDB's plan kept on its connection, and `SELECT 1` from its first result.
 """
 
 from __future__ import annotations
@@ -101,6 +102,58 @@ def test_flight_sql_query_parses_once_and_executes_once(server):
                 # Planned before: nothing is parsed again.
                 assert delta(before, after, "fletch_query_parses_total") == 0, (before, after)
                 assert delta(before, after, "fletch_query_plan_cache_hits_total") == 1
+    finally:
+        client.close()
+
+
+def test_repeated_query_runs_from_a_kept_plan_and_follows_writes(server):
+    """A text run again runs from DuckDB's plan kept on its connection (no prepare), and
+    that plan answers as a fresh one would after more rows and a new column arrive."""
+    srv = server()
+    write_rows(srv)
+    sql = "SELECT host, count(*) AS n, sum(v) AS s FROM m GROUP BY host ORDER BY host"
+    client = flight.FlightClient(srv.grpc_url)
+
+    def run():
+        info = client.get_flight_info(statement_descriptor(sql), options(None))
+        return [tuple(r.values()) for r in client.do_get(info.endpoints[0].ticket, options(None)).read_all().to_pylist()]
+
+    try:
+        before = counters(srv)
+        for _ in range(5):
+            assert run() == [(f"h{h}", 60, sum(s * 10 + h for s in range(60))) for h in range(10)]
+        after = counters(srv)
+        assert delta(before, after, "fletch_query_plans_kept_total") >= 1, (before, after)
+        assert delta(before, after, "fletch_query_plan_reuses_total") >= 1, (before, after)
+        assert delta(before, after, "fletch_query_executions_total") == 5, (before, after)
+        # More rows, one with a new field: the table's view changes under the kept plan.
+        r = requests.post(srv.http_url + "/api/v3/write_lp", params={"db": DB, "precision": "ns"},
+                          data=f"m,host=h0 v=1000i,w=1i {T0 + 90 * SEC}", timeout=60)
+        assert r.status_code == 204, r.text
+        for _ in range(3):
+            got = run()
+            assert got[0] == ("h0", 61, sum(s * 10 for s in range(60)) + 1000), got
+            assert got[1:] == [(f"h{h}", 60, sum(s * 10 + h for s in range(60))) for h in range(1, 10)]
+    finally:
+        client.close()
+
+
+def test_select_1_is_answered_once(server):
+    """A constant statement (Grafana's health check) runs in DuckDB once; later runs
+    stream its kept result."""
+    srv = server()
+    write_rows(srv)  # the database the calls name
+    client = flight.FlightClient(srv.grpc_url)
+    try:
+        before = counters(srv)
+        for _ in range(4):
+            info = client.get_flight_info(statement_descriptor("SELECT 1 AS one"), options(None))
+            got = client.do_get(info.endpoints[0].ticket, options(None)).read_all()
+            assert got.to_pylist() == [{"one": 1}]
+            assert info.schema.equals(got.schema, check_metadata=False)
+        after = counters(srv)
+        assert delta(before, after, "fletch_query_executions_total") == 1, (before, after)
+        assert delta(before, after, "fletch_query_constant_answers_total") == 3, (before, after)
     finally:
         client.close()
 
