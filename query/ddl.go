@@ -685,7 +685,10 @@ func (q *Engine) installView(ctx context.Context, db string, v catalog.View) err
 			return err
 		}
 		stmt := "CREATE OR REPLACE VIEW " + storage.QuoteIdent(db) + "." + storage.QuoteIdent(v.Name) + " AS " + body
-		if _, err := ex.ExecContext(ctx, stmt, nil); err != nil {
+		// As execView, on this connection (its database is db).
+		_, err = ex.ExecContext(ctx, stmt, nil)
+		q.viewEpoch.Add(1)
+		if err != nil {
 			return classify(err)
 		}
 		return nil
@@ -696,7 +699,6 @@ func (q *Engine) installView(ctx context.Context, db string, v catalog.View) err
 	q.mu.Lock()
 	q.userViews[viewKey{db, v.Name}] = v.SQL
 	q.mu.Unlock()
-	q.viewEpoch.Add(1)
 	return nil
 }
 
@@ -704,9 +706,7 @@ func (q *Engine) dropDuckDBView(ctx context.Context, db, name string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.userViews, viewKey{db, name})
-	_, err := q.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(name))
-	q.viewEpoch.Add(1)
-	return err
+	return q.execView(ctx, "DROP VIEW IF EXISTS "+storage.QuoteIdent(db)+"."+storage.QuoteIdent(name))
 }
 
 func (q *Engine) dropMatView(ctx context.Context, db string, d ddl) error {

@@ -164,11 +164,10 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 			continue
 		}
 		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(t.Name) + " AS " + body
-		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
+		if err := q.execView(ctx, stmt); err != nil {
 			return fmt.Errorf("refresh view %s.%s: %w", db, t.Name, err)
 		}
 		q.views[k] = body
-		q.viewEpoch.Add(1)
 	}
 	// Materialized views, each after its source.
 	for _, k := range q.mvOrder() {
@@ -194,11 +193,10 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 			continue
 		}
 		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(k.table) + " AS " + body
-		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
+		if err := q.execView(ctx, stmt); err != nil {
 			return fmt.Errorf("refresh materialized view %s.%s: %w", db, k.table, err)
 		}
 		q.views[k] = body
-		q.viewEpoch.Add(1)
 	}
 	// Tables dropped since the last refresh (a drop moves the catalog).
 	for k := range q.views {
@@ -206,11 +204,10 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 			break
 		}
 		if k.db == db && !live[k.table] {
-			if _, err := q.db.ExecContext(ctx, "DROP VIEW IF EXISTS "+schema+"."+storage.QuoteIdent(k.table)); err != nil {
+			if err := q.execView(ctx, "DROP VIEW IF EXISTS "+schema+"."+storage.QuoteIdent(k.table)); err != nil {
 				return fmt.Errorf("drop view %s.%s: %w", db, k.table, err)
 			}
 			delete(q.views, k)
-			q.viewEpoch.Add(1)
 		}
 	}
 	// Views from the catalog (CREATE VIEW) after the tables they read. One
@@ -226,12 +223,11 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 			continue
 		}
 		stmt := "CREATE OR REPLACE VIEW " + schema + "." + storage.QuoteIdent(v.Name) + " AS " + body
-		if _, err := q.db.ExecContext(ctx, stmt); err != nil {
+		if err := q.execView(ctx, stmt); err != nil {
 			q.log.WarnContext(ctx, "view does not bind; leaving it out", "database", db, "view", v.Name, "err", err)
 			continue
 		}
 		q.userViews[k] = v.SQL
-		q.viewEpoch.Add(1)
 	}
 	q.tablesKeys[db] = key
 	return nil
@@ -243,6 +239,15 @@ func (q *Engine) refreshLocked(ctx context.Context, db string) error {
 type tablesKey struct {
 	catalog, sql uint64
 	second       int64
+}
+
+// execView runs stmt, which creates, replaces or drops one of the DuckDB
+// views Fletch keeps, and moves the view epoch that kept plans are keyed by
+// (stmtcache.go), failed or not: every change of a view goes through here.
+func (q *Engine) execView(ctx context.Context, stmt string) error {
+	_, err := q.db.ExecContext(ctx, stmt)
+	q.viewEpoch.Add(1)
+	return err
 }
 
 // retentionSecond is the storage clock's Unix second when db or one of its

@@ -567,15 +567,23 @@ func evalIntsSQL(ctx context.Context, c driver.Conn, stmt string, n int) ([]*int
 
 // walk calls fn on every object in a decoded JSON tree.
 func walk(v any, fn func(map[string]any)) {
+	walkSkip(v, func(m map[string]any) bool { fn(m); return true })
+}
+
+// walkSkip is walk that descends into a node's children only when fn
+// returns true for it.
+func walkSkip(v any, fn func(map[string]any) bool) {
 	switch v := v.(type) {
 	case map[string]any:
-		fn(v)
+		if !fn(v) {
+			return
+		}
 		for _, c := range v {
-			walk(c, fn)
+			walkSkip(c, fn)
 		}
 	case []any:
 		for _, c := range v {
-			walk(c, fn)
+			walkSkip(c, fn)
 		}
 	}
 }

@@ -93,13 +93,12 @@ var (
 	seenSeed = maphash.MakeSeed()
 )
 
+// bindFolded names the functions DuckDB folds into a plan when it binds.
+var bindFolded = map[string]bool{"getvariable": true, "current_setting": true}
+
 // keepable reports whether sql may run from a kept plan (see above).
 func keepable(sql string) bool {
-	if len(sql) > keptMaxText {
-		return false
-	}
-	l := strings.ToLower(sql)
-	return !strings.Contains(l, "getvariable") && !strings.Contains(l, "current_setting")
+	return len(sql) <= keptMaxText && !mentionsAny(sql, bindFolded)
 }
 
 // seenBefore records key (by its hash: a collision only keeps a plan one
@@ -217,31 +216,17 @@ func blockingTop(tree map[string]any, aggregates map[string]bool) bool {
 		return true
 	}
 	found := false
-	var visit func(v any)
-	visit = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			switch v["class"] {
-			case "SUBQUERY":
-				return
-			case "WINDOW":
-				found = true
-				return
-			case "FUNCTION":
-				if name, _ := v["function_name"].(string); aggregates[strings.ToLower(name)] {
-					found = true
-					return
-				}
-			}
-			for _, c := range v {
-				visit(c)
-			}
-		case []any:
-			for _, c := range v {
-				visit(c)
-			}
+	walkSkip(node["select_list"], func(m map[string]any) bool {
+		switch m["class"] {
+		case "SUBQUERY":
+			return false
+		case "WINDOW":
+			found = true
+		case "FUNCTION":
+			name, _ := m["function_name"].(string)
+			found = found || aggregates[strings.ToLower(name)]
 		}
-	}
-	visit(node["select_list"])
+		return !found
+	})
 	return found
 }

@@ -29,11 +29,8 @@ func counterOf(t *testing.T, c prometheus.Counter) float64 {
 // table of the same name. The oracle is a map of the rows written.
 func TestQuery_KeptPlanFollowsTheCatalog(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c.set(t0.Add(72 * time.Hour))
-	st, q := openAt(t, t.TempDir(), c)
-	defer st.Close()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // days closed by the clock
+	st, q := openEngine(t, storage.DefaultOptions(t.TempDir()))
 	defer q.Close()
 
 	type key struct {
