@@ -30,7 +30,12 @@ func counterOf(t *testing.T, c prometheus.Counter) float64 {
 func TestQuery_KeptPlanFollowsTheCatalog(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // days closed by the clock
-	st, q := openEngine(t, storage.DefaultOptions(t.TempDir()))
+	// Nothing moves in the background (a hot-tier load or a compaction
+	// replaces a view, so plans kept before it are not reused after): each
+	// step below must be answered from kept plans.
+	opts := storage.DefaultOptions(t.TempDir())
+	opts.HotTierBytes, opts.NoCompaction = -1, true
+	st, q := openEngine(t, opts)
 	defer q.Close()
 
 	type key struct {
@@ -212,7 +217,9 @@ func argsFor(sql string) []any {
 // plan: an EXECUTE's last pipeline runs on one thread, which a plain
 // filtered scan can't afford.
 func TestQuery_KeptOnlyOverBlockingTop(t *testing.T) {
-	st, q := openEngine(t, storage.DefaultOptions(t.TempDir()))
+	opts := storage.DefaultOptions(t.TempDir())
+	opts.HotTierBytes, opts.NoCompaction = -1, true // no view changes in the background
+	st, q := openEngine(t, opts)
 	defer q.Close()
 	writeLP(t, st, "cpu,host=a u=1 1767225600000000000\ncpu,host=b u=2 1767225600000000000")
 	for sql, kept := range map[string]bool{
