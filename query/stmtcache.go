@@ -45,9 +45,9 @@ import (
 // or an aggregate, ORDER BY, DISTINCT, a window function) is kept: DuckDB
 // runs the last pipeline of an EXECUTE on one thread, which costs nothing
 // when that pipeline reads a finished aggregate or sort, but a plain scan
-// with a filter (SELECT * ... WHERE) then loses its parallel scan: 1.8×
-// slower on 2 threads, measured (a 41,496-row TSBS high-cpu-all 32 → 43
-// ms). Dashboard panels are aggregates.
+// with a filter (SELECT * ... WHERE) then loses its parallel scan: 1.6×
+// slower on 2 threads (BenchmarkKeptPlan; make bench's 41,496-row TSBS
+// high-cpu-all went 30 → 42 ms). Dashboard panels are aggregates.
 //
 // Not kept either: statements with parameters (DuckDB plans those again on
 // every EXECUTE, folding their values in, so keeping saves nothing), and
