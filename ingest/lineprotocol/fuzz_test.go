@@ -25,6 +25,9 @@ func FuzzParse(f *testing.F) {
 		"m,time=1 f=1\nm time=1\nm f=1,f=2\nm,t=a,t=b f=1\nm f=1 99999999999999999999",
 		"m s=\"a\nb\",f=bad 1\nm f=1 3\nm s=\"abc\nm f=2 3\n",
 		"m,t=\"a f=1,g=\"x\ny\" 1\nm f=bad,g=\"x\ny\" 3\nm f=1 \"x\ny\"\nm\\\\ f=\"x\ny\" 7\nm,t=a\\ \"b h=\"x\ny\" 9\n",
+		// Lines sharing a measurement and tag section (tag-set reuse).
+		"m,t=a\\ b f=1 1\nm,t=a\\ b f=2,g=\"x\" 2\nm,t=a\\ b t=3 3\nm,t=a\\ b f=bad 4\nm,t=a\\ b f=5 5\n",
+		"m,t=a f=bad 1\nm,t=a f=1 2\nm,t=a f=1,f=2 3\nm,t=a f=\"s\" 4\nm,t=a\\ f=1 5\nm,t=a\\\\ f=1 6\n",
 	} {
 		f.Add([]byte(s), uint8(0), uint16(0), false)
 	}
@@ -109,6 +112,10 @@ func FuzzParse(f *testing.F) {
 			prev = e.Line
 		}
 
+		// Tag-set reuse (tagset.go) changes nothing: the body parses to
+		// the same records and errors without it.
+		requireSameWithoutReuse(t, body, opts, res)
+
 		// Every accepted line says the same when written out again.
 		if len(res.Batches) > 0 {
 			again := encode(t, res.Batches)
@@ -137,6 +144,24 @@ func FuzzParse(f *testing.F) {
 			require.Equal(t, n, res.Lines)
 		}
 	})
+}
+
+// requireSameWithoutReuse parses body again with tag-set reuse off and
+// requires the same records and errors as res.
+func requireSameWithoutReuse(t *testing.T, body []byte, opts Options, res *Result) {
+	t.Helper()
+	reuseTagSets = false
+	plain, err := Parse(body, opts)
+	reuseTagSets = true
+	require.NoError(t, err)
+	defer plain.Release()
+	require.Equal(t, plain.Lines, res.Lines)
+	require.Equal(t, plain.Errors, res.Errors)
+	require.Len(t, res.Batches, len(plain.Batches))
+	for i := range plain.Batches {
+		require.Equal(t, dump(t, plain.Batches[i].Table, plain.Batches[i].Record),
+			dump(t, res.Batches[i].Table, res.Batches[i].Record))
+	}
 }
 
 // encode writes the rows of batches back as line protocol (nanosecond

@@ -213,6 +213,12 @@ var errInternal = errors.New("lineprotocol: internal error: line splitting out o
 type span struct {
 	start, end int // body[start:end] is the line without its line ending
 	line       int
+	// Tag-set reuse (tagset.go): the line's measurement and tag section is
+	// its first cut bytes, and set is its parse; fill says this line is
+	// the one to parse it.
+	set  *tagSet
+	cut  int
+	fill bool
 }
 
 // maxRun bounds how many lines share one decoder, and so the span buffer.
@@ -232,10 +238,18 @@ type parser struct {
 	row     []cell // scratch row of the current entry
 	arena   []byte // tag and string values of the current entry
 	newCols []*column
+	ntags   int // tags of the current entry (the first cells of row)
 	spans   []span
 
 	lines  int
 	errors []LineError
+
+	// Tag-set reuse (tagset.go).
+	tagSets   map[string]*tagSet
+	noTagSets bool
+	looked    int // spans looked up, and found
+	found     int
+	rewritten []byte
 }
 
 // cell is one value of the scratch row.
@@ -338,12 +352,30 @@ func (p *parser) parse(body []byte) error {
 
 // run decodes a run of single-line entries with one decoder.
 func (p *parser) run(chunk []byte, base, baseLine int) error {
-	d := lp.NewDecoderWithBytes(chunk)
+	d := lp.NewDecoderWithBytes(p.lookupTagSets(chunk, base))
 	for i := range p.spans {
 		if !d.Next() {
 			return errInternal
 		}
 		sp := &p.spans[i]
+		if sp.set != nil && !sp.fill {
+			if sp.set.ready {
+				t, ts, err := p.entryFromSet(d, sp.line, sp.set)
+				if err == nil {
+					p.commit(t, ts)
+					continue
+				}
+				p.rollback(t)
+			}
+			// The line as written, with a decoder of its own: its error
+			// message, or its section if the line that had it failed.
+			end := len(chunk)
+			if i+1 < len(p.spans) {
+				end = p.spans[i+1].start - base
+			}
+			p.single(chunk, sp.start-base, end, sp.end-base, sp.line, false)
+			continue
+		}
 		t, ts, err := p.entry(d, sp.line)
 		if err != nil {
 			p.rollback(t)
@@ -351,10 +383,14 @@ func (p *parser) run(chunk []byte, base, baseLine int) error {
 			continue
 		}
 		p.commit(t, ts)
+		if sp.fill {
+			p.fillTagSet(sp.set, t, p.ntags)
+		}
 	}
 	if d.Next() {
 		return errInternal
 	}
+	p.endTagSets(chunk, base)
 	return nil
 }
 
@@ -453,11 +489,19 @@ func (p *parser) entry(d *lp.Decoder, line int) (*table, int64, error) {
 		p.arena = append(p.arena, v...)
 		p.row = append(p.row, cell{col: col, off: off, end: len(p.arena)})
 	}
+	p.ntags = pos
+	ts, err := p.fields(d, t, pos, line)
+	return t, ts, err
+}
+
+// fields reads the fields and timestamp of the current entry of table t
+// from d into the scratch row; pos is the number of keys read before them.
+func (p *parser) fields(d *lp.Decoder, t *table, pos, line int) (int64, error) {
 	fields := 0
 	for {
 		k, kind, raw, err := d.NextFieldBytes()
 		if err != nil {
-			return t, 0, err
+			return 0, err
 		}
 		if k == nil {
 			break
@@ -482,7 +526,7 @@ func (p *parser) entry(d *lp.Decoder, line int) (*table, int64, error) {
 			}
 			v, err := lp.NewValueFromBytes(kind, raw)
 			if err != nil {
-				return t, 0, badValue(k, kind, raw, err)
+				return 0, badValue(k, kind, raw, err)
 			}
 			switch kind {
 			case lp.Int:
@@ -498,11 +542,11 @@ func (p *parser) entry(d *lp.Decoder, line int) (*table, int64, error) {
 				}
 			}
 		default:
-			return t, 0, errorf("field %q has a value of unknown type", k)
+			return 0, errorf("field %q has a value of unknown type", k)
 		}
 		col, dup, err := p.column(t, pos, k, typ, line)
 		if err != nil {
-			return t, 0, err
+			return 0, err
 		}
 		pos++
 		c.col = col
@@ -521,17 +565,16 @@ func (p *parser) entry(d *lp.Decoder, line int) (*table, int64, error) {
 		p.row = append(p.row, c)
 	}
 	if fields == 0 {
-		return t, 0, errorf("line has no fields")
+		return 0, errorf("line has no fields")
 	}
 	tb, err := d.TimeBytes()
 	if err != nil {
-		return t, 0, err
+		return 0, err
 	}
 	if tb == nil {
-		return t, p.now, nil
+		return p.now, nil
 	}
-	ts, err := p.timestamp(tb)
-	return t, ts, err
+	return p.timestamp(tb)
 }
 
 func badValue(key []byte, kind lp.ValueKind, raw []byte, err error) error {

@@ -629,3 +629,53 @@ func TestParse_DirtyAllocator(t *testing.T) {
 	require.Nil(t, got.Tables[0].Data["f"][1])
 	require.Equal(t, true, got.Tables[0].Data["b"][0])
 }
+
+// TestParse_TagSetReuse parses bodies whose lines share measurement and tag
+// sections, with reuse (tagset.go) and without: same records, same errors
+// (line numbers, columns, messages), and reuse did happen where it should.
+func TestParse_TagSetReuse(t *testing.T) {
+	var many strings.Builder
+	for i := range 3 * tagSetProbe {
+		// Every series once: reuse gives up after the probe.
+		fmt.Fprintf(&many, "m,host=h%d v=%di %d\n", i, i, i)
+	}
+	var crlf strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&crlf, "cpu,host=h%d,dc=a\\ b usage=%d.5 %d\r\n", i%3, i, i)
+	}
+	for _, tc := range []struct {
+		name  string
+		body  string
+		found bool // some line took its section from an earlier one
+	}{
+		{"interleaved series", "cpu,host=a,dc=x u=1i 1\ncpu,host=b,dc=x u=2i 2\ncpu,host=a,dc=x u=3i 3\n" +
+			"cpu,host=b,dc=x u=4i,s=\"q\" 4\ncpu,host=a,dc=x u=5i\n", true},
+		{"first line of a series rejected", "cpu,host=a u=bad 1\ncpu,host=a u=2i 2\ncpu,host=a u=3i 3\n", true},
+		{"a reused line's field named as its tag", "cpu,host=a u=1i 1\ncpu,host=a host=2i 2\ncpu,host=a u=3i 3\n", true},
+		{"a reused line's field of another type", "cpu,host=a u=1i 1\ncpu,host=a u=2.5 2\ncpu,host=a u=\"x\" 3\ncpu,host=a u=4i 4\n", true},
+		{"a reused line's syntax error", "cpu,host=a u=1i 1\ncpu,host=a u=1i,, 2\ncpu,host=a  3\ncpu,host=a u=4i 4x\n", true},
+		{"escaped spaces and backslashes", "m\\ x,t=a\\ b\\\\,u=\\=c f=1 1\nm\\ x,t=a\\ b\\\\,u=\\=c f=2 2\nm\\ x,t=a\\ b\\\\ f=3 3\n", true},
+		{"leading spaces", "  m,t=a f=1 1\nm,t=a f=2 2\n  m,t=a f=3 3\nm,t=a f=4 4\n", true},
+		{"a new field on a reused line", "m,t=a f=1 1\nm,t=a f=2,g=true 2\nm,t=a g=false 3\n", true},
+		{"CRLF line endings", crlf.String(), true},
+		{"every series once", many.String(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			opts := Options{Precision: PrecisionNanosecond, Now: time.Unix(0, 7), Allocator: mem}
+			res, err := Parse([]byte(tc.body), opts)
+			require.NoError(t, err)
+			defer res.Release()
+			requireSameWithoutReuse(t, []byte(tc.body), opts, res)
+
+			p := newParser(opts)
+			require.NoError(t, p.parse([]byte(tc.body)))
+			p.release()
+			require.Equal(t, tc.found, p.found > 0, "lines that reused a section: %d", p.found)
+			if !tc.found {
+				require.True(t, p.noTagSets, "reuse should give up on a body of distinct series")
+			}
+		})
+	}
+}
