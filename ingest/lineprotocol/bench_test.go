@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +68,30 @@ func benchmarkParse(b *testing.B, path string) {
 		res.Release()
 	}
 	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkParseDistinctSeries parses a 1,000-line body in which no two
+// lines share a series (as a Telegraf flush of many metrics sends), with
+// tag-set reuse and without: what reuse costs where it cannot help.
+func BenchmarkParseDistinctSeries(b *testing.B) {
+	var sb strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&sb, "disk,host=server%02d,device=sd%d,fstype=ext4,mode=rw,path=/data/%d free=%di,total=1000000i,used=%di,used_percent=%d.5 1767225600000000000\n",
+			i%20, i, i, i*100, i*50, i%100)
+	}
+	body := []byte(sb.String())
+	opts := Options{Precision: PrecisionNanosecond, Now: time.Unix(0, 0)}
+	for _, on := range []bool{true, false} {
+		b.Run(fmt.Sprint("reuse=", on), func(b *testing.B) {
+			reuseTagSets = on
+			defer func() { reuseTagSets = true }()
+			for b.Loop() {
+				res, err := Parse(body, opts)
+				if err != nil || res.Lines != 1000 {
+					b.Fatalf("Parse: err %v, %d lines", err, res.Lines)
+				}
+				res.Release()
+			}
+		})
+	}
 }

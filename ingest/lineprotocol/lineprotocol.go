@@ -245,10 +245,12 @@ type parser struct {
 	errors []LineError
 
 	// Tag-set reuse (tagset.go).
-	tagSets   map[string]*tagSet
+	tagSets   map[uint64]*tagSet  // by maphash of the section
+	seenSets  map[uint64]struct{} // sections seen once
 	noTagSets bool
-	looked    int // spans looked up, and found
+	looked    int // sections looked up, found known, and lines that reused one
 	found     int
+	reused    int
 	rewritten []byte
 }
 
@@ -363,6 +365,7 @@ func (p *parser) run(chunk []byte, base, baseLine int) error {
 				t, ts, err := p.entryFromSet(d, sp.line, sp.set)
 				if err == nil {
 					p.commit(t, ts)
+					p.reused++
 					continue
 				}
 				p.rollback(t)
@@ -390,7 +393,7 @@ func (p *parser) run(chunk []byte, base, baseLine int) error {
 	if d.Next() {
 		return errInternal
 	}
-	p.endTagSets(chunk, base)
+	p.endTagSets()
 	return nil
 }
 

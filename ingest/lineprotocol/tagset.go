@@ -2,6 +2,7 @@ package lineprotocol
 
 import (
 	"bytes"
+	"hash/maphash"
 
 	lp "github.com/influxdata/line-protocol/v2/lineprotocol"
 )
@@ -29,12 +30,15 @@ import (
 // always got. FuzzParse checks that a body parses the same with and without
 // reuse.
 //
-// A body whose lines seldom share a section (each series once, as a
-// Telegraf flush of many hosts sends) stops looking after tagSetProbe
-// lines: there the map costs more than it saves.
+// A section is parsed for reuse the second time it is seen; the first
+// sighting costs only a hash in a map. A body whose lines seldom share a
+// section (each series once, as a Telegraf flush sends) stops looking
+// after tagSetProbe lines.
 
 // tagSet is a measurement and tag section parsed before in this body.
 type tagSet struct {
+	key   []byte // the section's bytes
+	hash  uint64 // maphash of key under tagSetSeed
 	ready bool   // filled from an accepted line
 	t     *table // its table
 	cells []cell // its tag values: off and end index vals
@@ -43,14 +47,17 @@ type tagSet struct {
 
 const (
 	// tagSetProbe is how many lines a body looks up before reuse is
-	// given up when fewer than half of them found their section.
-	tagSetProbe = 2048
+	// given up when fewer than a quarter of them found their section.
+	tagSetProbe = 1024
 	// maxTagSets bounds the sections remembered per body.
 	maxTagSets = 1 << 16
 )
 
-// reuseTagSets is switched off by tests to compare both paths.
-var reuseTagSets = true
+var (
+	// reuseTagSets is switched off by tests to compare both paths.
+	reuseTagSets = true
+	tagSetSeed   = maphash.MakeSeed()
+)
 
 // seriesEnd returns the length of the measurement and tag section of a
 // line: the index of its first space not preceded by a backslash. It
@@ -74,38 +81,53 @@ func seriesEnd(text []byte) int {
 }
 
 // lookupTagSets marks each span of the run chunk (starting at body offset
-// base) whose section was seen before (span.set, span.cut) or is new
-// (span.fill), and returns what the decoder is to read: chunk itself when
-// no line can skip its section, else a copy in which each such line's
-// section is replaced by "m".
+// base) whose section is known (span.set, span.cut) or seen for the second
+// time (span.fill: the line to parse it from), and returns what the
+// decoder is to read: chunk itself when no line can skip its section, else
+// a copy in which each such line's section is replaced by "m". A section
+// seen once costs a hash and a map entry, no allocation, so a body of
+// distinct series pays little before reuse gives up on it.
 func (p *parser) lookupTagSets(chunk []byte, base int) []byte {
 	if !reuseTagSets || p.noTagSets {
 		return chunk
 	}
 	if p.tagSets == nil {
-		p.tagSets = make(map[string]*tagSet)
+		p.tagSets = make(map[uint64]*tagSet)
+		p.seenSets = make(map[uint64]struct{})
 	}
 	hits := 0
 	for i := range p.spans {
+		if p.looked >= tagSetProbe && 4*p.found < p.looked {
+			// Few lines share a section: parse the rest as written.
+			p.noTagSets, p.tagSets, p.seenSets = true, nil, nil
+			break
+		}
 		sp := &p.spans[i]
 		text := chunk[sp.start-base : sp.end-base]
 		k := seriesEnd(text)
 		if k == 0 {
 			continue
 		}
-		if ts, ok := p.tagSets[string(text[:k])]; ok {
-			sp.set, sp.cut = ts, k
-			hits++
+		p.looked++
+		h := maphash.Bytes(tagSetSeed, text[:k])
+		if ts := p.tagSets[h]; ts != nil {
+			if bytes.Equal(ts.key, text[:k]) { // else another section with the same hash: parse as written
+				sp.set, sp.cut = ts, k
+				hits++
+				p.found++
+			}
+			continue
+		}
+		if _, ok := p.seenSets[h]; !ok {
+			p.seenSets[h] = struct{}{}
 			continue
 		}
 		if len(p.tagSets) < maxTagSets {
-			ts := &tagSet{}
-			p.tagSets[string(text[:k])] = ts
+			ts := &tagSet{key: bytes.Clone(text[:k]), hash: h}
+			p.tagSets[h] = ts
 			sp.set, sp.cut, sp.fill = ts, k, true
 		}
 	}
-	p.looked += len(p.spans)
-	p.found += hits
 	if hits == 0 {
 		return chunk
 	}
@@ -127,21 +149,14 @@ func (p *parser) lookupTagSets(chunk []byte, base int) []byte {
 	return rw
 }
 
-// endTagSets forgets the sections of the run whose first line was
-// rejected (a later line may lend them), and gives reuse up for a body
-// where it seldom pays.
-func (p *parser) endTagSets(chunk []byte, base int) {
-	if p.tagSets == nil {
-		return
-	}
+// endTagSets forgets the sections of the run whose line to parse them from
+// was rejected: a later line may lend them.
+func (p *parser) endTagSets() {
 	for i := range p.spans {
 		sp := &p.spans[i]
-		if sp.fill && !sp.set.ready {
-			delete(p.tagSets, string(chunk[sp.start-base:sp.start-base+sp.cut]))
+		if sp.fill && !sp.set.ready && p.tagSets != nil {
+			delete(p.tagSets, sp.set.hash)
 		}
-	}
-	if p.looked >= tagSetProbe && 2*p.found < p.looked {
-		p.noTagSets, p.tagSets = true, nil
 	}
 }
 
