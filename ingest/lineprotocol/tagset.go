@@ -14,7 +14,7 @@ import (
 // 10,000-line body, 190 bytes each. Tokenising them again is the largest
 // part of parsing (NextTag took 28% of BenchmarkParseTSBSCPU), so within a
 // body a section whose exact bytes were already parsed is not decoded again:
-// the line's table and tag values are taken from the first line that had
+// the line's table and tag values are taken from an earlier line that had
 // it, and the decoder reads only the line's fields and timestamp, from a
 // copy of the run in which the section is replaced by a one-byte
 // measurement.
@@ -49,7 +49,8 @@ const (
 	// tagSetProbe is how many lines a body looks up before reuse is
 	// given up when fewer than a quarter of them found their section.
 	tagSetProbe = 1024
-	// maxTagSets bounds the sections remembered per body.
+	// maxTagSets bounds the sections remembered per body, parsed and seen
+	// once each.
 	maxTagSets = 1 << 16
 )
 
@@ -119,7 +120,9 @@ func (p *parser) lookupTagSets(chunk []byte, base int) []byte {
 			continue
 		}
 		if _, ok := p.seenSets[h]; !ok {
-			p.seenSets[h] = struct{}{}
+			if len(p.seenSets) < maxTagSets {
+				p.seenSets[h] = struct{}{}
+			}
 			continue
 		}
 		if len(p.tagSets) < maxTagSets {
