@@ -38,8 +38,8 @@ var constantAnswers = metrics.NewCounter("fletch_query_constant_answers_total",
 	"Constant statements (no table, only consistent functions: SELECT 1) answered from their first run's kept result.")
 
 // functionKinds returns the names of DuckDB's scalar and aggregate
-// functions whose every overload is CONSISTENT (less the two that read
-// connection state), and the names of its aggregate functions.
+// functions whose every overload is CONSISTENT (less bindFolded's, which
+// read the connection's state), and the names of its aggregate functions.
 func functionKinds(db *sql.DB) (consistent, aggregates map[string]bool, err error) {
 	rows, err := db.Query(`SELECT function_name, bool_and(stability = 'CONSISTENT'), bool_or(function_type = 'aggregate')
 		FROM duckdb_functions() WHERE function_type IN ('scalar', 'aggregate') GROUP BY function_name`)
@@ -58,8 +58,9 @@ func functionKinds(db *sql.DB) (consistent, aggregates map[string]bool, err erro
 		consistent[name] = cons
 		aggregates[name] = agg
 	}
-	delete(consistent, "getvariable")
-	delete(consistent, "current_setting")
+	for name := range bindFolded {
+		delete(consistent, name)
+	}
 	return consistent, aggregates, rows.Err()
 }
 

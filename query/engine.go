@@ -517,7 +517,7 @@ func (q *Engine) query(ctx context.Context, db, query string, args ...any) (res 
 		if len(args) == 0 && ownText {
 			p.setSchema(rdr.Schema())
 		}
-		if p.constant && mayKeep && ownText {
+		if p.constant && mayKeep && ownText { // ownText as the rollup left it
 			rdr, err = p.keepConstant(rdr)
 		}
 		return err

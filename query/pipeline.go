@@ -256,14 +256,15 @@ func (q *Engine) compile(ctx context.Context, c driver.Conn, db, query string) (
 	// Parameters, from the tree the lockdown parsed (the memo has it; the
 	// rewrites below add none). hasParams stays true when there is no tree.
 	hasParams, constant, blocking := true, false, false
-	if tree, err := serializeSQL(ctx, c, stripExplain(text)); err == nil && tree != nil {
+	stripped := stripExplain(text)
+	if tree, err := serializeSQL(ctx, c, stripped); err == nil && tree != nil {
 		hasParams = false
 		walk(tree, func(m map[string]any) {
 			if m["class"] == "PARAMETER" {
 				hasParams = true
 			}
 		})
-		constant = !hasParams && stripExplain(text) == text && isConstantStatement(tree, q.consistent)
+		constant = !hasParams && stripped == text && isConstantStatement(tree, q.consistent)
 		blocking = blockingTop(tree, q.aggregates)
 	}
 	// After the lockdown check, which judges the client's SQL: the

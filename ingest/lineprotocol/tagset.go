@@ -155,9 +155,11 @@ func (p *parser) lookupTagSets(chunk []byte, base int) []byte {
 // endTagSets forgets the sections of the run whose line to parse them from
 // was rejected: a later line may lend them.
 func (p *parser) endTagSets() {
+	if p.tagSets == nil {
+		return
+	}
 	for i := range p.spans {
-		sp := &p.spans[i]
-		if sp.fill && !sp.set.ready && p.tagSets != nil {
+		if sp := &p.spans[i]; sp.fill && !sp.set.ready {
 			delete(p.tagSets, sp.set.hash)
 		}
 	}
